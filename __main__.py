@@ -1,0 +1,22 @@
+"""data-ingestion: PostgreSQL ──► Debezium ──► Kafka ──► S3 sink ──► S3, as one stack."""
+
+import pulumi
+
+from components.cluster import Cluster, kubectl_hint
+from components.platform import Platform
+from components.settings import load_settings
+from components.storage import Storage
+
+settings = load_settings()  # every config problem is reported here, before any resource exists
+
+cluster = Cluster("cluster", settings)
+on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+storage = Storage("storage", settings, on_cluster)
+platform = Platform("platform", settings, on_cluster)
+
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
+pulumi.export("kubectl", kubectl_hint(cluster))
+pulumi.export("namespace", platform.namespace)
+pulumi.export("storageClasses", {"database": storage.database_class, "streaming": storage.streaming_class})
+pulumi.export("hostPorts", {port.name: port.host_port for port in settings.host_ports})

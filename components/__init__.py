@@ -1,0 +1,1 @@
+"""One ComponentResource per tier of the pipeline, plus the settings they share."""

@@ -1,0 +1,180 @@
+"""The platform tier: the namespace, an identity per workload, RBAC and the network's allowed flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from .settings import KUBERNETES_VERSION, Settings
+from .topology import CONNECT, KAFKA, POSTGRES, PROJECT, SCHEMA_REGISTRY, WORKLOADS, Workload
+
+ANYWHERE = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One arrow of the architecture diagram: `source` may open TCP connections to `ports`."""
+
+    name: str
+    ports: tuple[int, ...]
+    destination: Workload | None = None  # None: outside the cluster (by `cidr`)
+    source: Workload | None = None  # None: anyone, e.g. the laptop through a NodePort
+    cidr: str = ANYWHERE
+    protocols: tuple[str, ...] = field(default=("TCP",))
+
+
+def flows() -> list[Flow]:
+    internal = KAFKA.ports["internal"]
+    return [
+        Flow("connect-to-postgres", (POSTGRES.ports["postgres"],), POSTGRES, CONNECT),
+        Flow("connect-to-kafka", (internal,), KAFKA, CONNECT),
+        Flow("schema-registry-to-kafka", (internal,), KAFKA, SCHEMA_REGISTRY),
+        Flow("kafka-to-kafka", (internal, KAFKA.ports["controller"]), KAFKA, KAFKA),
+        Flow("connect-to-schema-registry", (SCHEMA_REGISTRY.ports["http"],), SCHEMA_REGISTRY, CONNECT),
+        # Distributed workers forward REST calls to the leader.
+        Flow("connect-to-connect", (CONNECT.ports["rest"],), CONNECT, CONNECT),
+        # The sink writes to S3 and the plugin installer downloads from Maven Central.
+        Flow("connect-to-internet", (443,), None, CONNECT),
+        # What the laptop reaches through Kind's port mappings and the NodePort Services.
+        Flow("host-to-postgres", (POSTGRES.ports["postgres"],), POSTGRES),
+        Flow("host-to-kafka", (KAFKA.ports["external"],), KAFKA),
+        Flow("host-to-schema-registry", (SCHEMA_REGISTRY.ports["http"],), SCHEMA_REGISTRY),
+        Flow("host-to-connect", (CONNECT.ports["rest"],), CONNECT),
+    ]
+
+
+def _ports(flow: Flow) -> list[dict[str, Any]]:
+    return [{"port": port, "protocol": protocol} for port in flow.ports for protocol in flow.protocols]
+
+
+def network_policy_specs() -> dict[str, dict[str, Any]]:
+    """Default deny, DNS for everyone, then per flow an ingress rule on the server and an egress rule on the client."""
+    specs: dict[str, dict[str, Any]] = {
+        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        "allow-dns": {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                }
+            ],
+        },
+    }
+    for flow in flows():
+        if flow.destination is not None:
+            peers = [{"podSelector": {"matchLabels": flow.source.selector}}] if flow.source else []
+            rule: dict[str, Any] = {"ports": _ports(flow)}
+            if peers:
+                rule["from"] = peers
+            specs[f"{flow.name}-ingress"] = {
+                "podSelector": {"matchLabels": flow.destination.selector},
+                "policyTypes": ["Ingress"],
+                "ingress": [rule],
+            }
+        if flow.source is not None:
+            to = (
+                {"podSelector": {"matchLabels": flow.destination.selector}}
+                if flow.destination
+                else {"ipBlock": {"cidr": flow.cidr}}
+            )
+            specs[f"{flow.name}-egress"] = {
+                "podSelector": {"matchLabels": flow.source.selector},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [to], "ports": _ports(flow)}],
+            }
+    return specs
+
+
+# Read-only view of the pipeline for dashboards and smoke checks, without the admin kubeconfig.
+# Secrets are deliberately absent.
+OBSERVER_RULES = [
+    {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "endpoints", "events",
+                                      "configmaps", "persistentvolumeclaims"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["statefulsets", "deployments", "replicasets"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "list", "watch"]},
+]
+OBSERVER = "observer"
+
+
+class Platform(pulumi.ComponentResource):
+    namespace: pulumi.Output[str]
+    service_accounts: dict[str, kubernetes.core.v1.ServiceAccount]
+
+    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("data-ingestion:platform:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        common_labels = {"app.kubernetes.io/part-of": PROJECT, "app.kubernetes.io/managed-by": "pulumi"}
+        pss = {
+            f"pod-security.kubernetes.io/{mode}{suffix}": value
+            for mode in ("enforce", "audit", "warn")
+            for suffix, value in (("", "restricted"), ("-version", f"v{KUBERNETES_VERSION}"))
+        }
+        self.namespace_resource = kubernetes.core.v1.Namespace(
+            "namespace",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(
+                name=settings.config.namespace, labels={**common_labels, **pss}
+            ),
+            opts=child,
+        )
+        self.namespace = self.namespace_resource.metadata.name
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace_resource])
+
+        def metadata(object_name: str, labels: dict[str, str] | None = None):
+            return kubernetes.meta.v1.ObjectMetaArgs(
+                name=object_name, namespace=self.namespace, labels=labels or common_labels
+            )
+
+        # No workload talks to the Kubernetes API, so none gets a token.
+        self.service_accounts = {
+            workload.name: kubernetes.core.v1.ServiceAccount(
+                f"{workload.name}-service-account",
+                metadata=metadata(workload.service_account, workload.labels),
+                automount_service_account_token=False,
+                opts=in_namespace,
+            )
+            for workload in WORKLOADS
+        }
+        self.observer_account = kubernetes.core.v1.ServiceAccount(
+            "observer-service-account",
+            metadata=metadata(OBSERVER),
+            automount_service_account_token=False,
+            opts=in_namespace,
+        )
+        self.observer_role = kubernetes.rbac.v1.Role(
+            "observer-role", metadata=metadata(OBSERVER), rules=OBSERVER_RULES, opts=in_namespace
+        )
+        self.observer_binding = kubernetes.rbac.v1.RoleBinding(
+            "observer-role-binding",
+            metadata=metadata(OBSERVER),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": OBSERVER},
+            subjects=[{"kind": "ServiceAccount", "name": OBSERVER, "namespace": settings.config.namespace}],
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.namespace_resource, self.observer_role, self.observer_account]
+            ),
+        )
+        self.network_policies = {
+            policy_name: kubernetes.networking.v1.NetworkPolicy(
+                f"{policy_name}-network-policy",
+                metadata=metadata(policy_name),
+                spec=spec,
+                opts=in_namespace,
+            )
+            for policy_name, spec in network_policy_specs().items()
+        }
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "serviceAccounts": {workload.name: workload.service_account for workload in WORKLOADS},
+            }
+        )

@@ -1,0 +1,366 @@
+"""The stack's configuration, read once into a typed model and validated as a whole.
+
+Every problem is collected and reported in one error that names the config key and says how to
+fix it, before the program declares a single resource.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .quantity import Memory
+from .topology import HOST_PORT_RANGE, NODE_PORT_RANGE, PROJECT, host_ports
+
+KIND_NODE_IMAGE = (
+    "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
+)
+KUBERNETES_VERSION = "1.37"
+
+# Below these a tier cannot start: a JVM needs its heap plus metaspace, threads and direct buffers.
+MINIMUM_MEMORY = {
+    "postgresMemory": Memory.mebibytes(256),
+    "schemaRegistryMemory": Memory.mebibytes(256),
+    "connectMemory": Memory.mebibytes(512),
+}
+MINIMUM_BROKER_MEMORY = Memory.mebibytes(384)
+
+# Docker names Kind's node containers <cluster>-control-plane, and a host name holds 63 characters.
+MAX_STACK_SLUG = 63 - len(f"{PROJECT}-") - len("-control-plane")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$")
+
+
+def _whole_number(raw: object) -> int:
+    # The CLI hands config values over as strings; the mock runtime as floats.
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a whole number")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        if raw.is_integer():
+            return int(raw)
+        raise ValueError(f"{raw!r} is not a whole number")
+    text = str(raw).strip()
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    raise ValueError(f"{text!r} is not a whole number")
+
+
+def _boolean(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ValueError(f"{raw!r} is not true or false")
+
+
+def _pinned_image(raw: object) -> str:
+    image = str(raw).strip()
+    if "@sha256:" in image:
+        return image
+    repository, separator, tag = image.rpartition(":")
+    if not repository or not separator or "/" in tag or tag == "latest":
+        raise ValueError(f"{image!r} is not pinned; give a tag other than latest, or a @sha256: digest")
+    return image
+
+
+def _dns_label(raw: object) -> str:
+    text = str(raw).strip()
+    if len(text) > 63 or not _DNS_LABEL.match(text):
+        raise ValueError(
+            f"{text!r} is not a DNS label (lower-case letters, digits and '-', at most 63 characters)"
+        )
+    return text
+
+
+def _provisioner(raw: object) -> str:
+    text = str(raw).strip()
+    if not _DNS_SUBDOMAIN.match(text):
+        raise ValueError(f"{text!r} is not a provisioner name such as rancher.io/local-path")
+    return text
+
+
+MemoryValue = Annotated[Memory, BeforeValidator(Memory.parse), PlainSerializer(str)]
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Boolean = Annotated[bool, BeforeValidator(_boolean)]
+PinnedImage = Annotated[str, BeforeValidator(_pinned_image)]
+DnsLabel = Annotated[str, BeforeValidator(_dns_label)]
+Provisioner = Annotated[str, BeforeValidator(_provisioner)]
+
+
+class StackConfig(BaseModel):
+    """The keys of the `data-ingestion:` config namespace. Pulumi.yaml declares the same keys and defaults."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, validate_default=True
+    )
+
+    memory_budget: MemoryValue = Field(
+        "4Gi", description="Memory the whole pipeline may use; the tiers' limits must fit in it."
+    )
+    postgres_memory: MemoryValue = Field("768Mi", description="Memory limit of PostgreSQL.")
+    kafka_memory: MemoryValue = Field(
+        "2Gi", description="Memory of all Kafka brokers together, split evenly between them."
+    )
+    schema_registry_memory: MemoryValue = Field("512Mi", description="Memory limit of Schema Registry.")
+    connect_memory: MemoryValue = Field("768Mi", description="Memory limit of each Kafka Connect worker.")
+    kafka_brokers: WholeNumber = Field(
+        3, ge=1, description="Number of combined broker+controller KRaft nodes."
+    )
+    host_port_offset: WholeNumber = Field(
+        0, description="Added to every host port, so that several stacks can run on one laptop."
+    )
+    cluster: Literal["kind", "existing"] = Field(
+        "kind",
+        description="'kind' creates a Kind cluster for this stack; 'existing' deploys to the cluster "
+        "of kubeconfig/kubeContext.",
+    )
+    kubeconfig: str = Field(
+        "", description="With cluster=existing: path of the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."
+    )
+    kube_context: str = Field("", description="With cluster=existing: the kubeconfig context to use.")
+    kind_node_image: PinnedImage = Field(
+        KIND_NODE_IMAGE, description="Kind node image (Kubernetes version), pinned by digest."
+    )
+    namespace: DnsLabel = Field(PROJECT, description="Kubernetes namespace of the pipeline.")
+    storage_provisioner: Provisioner = Field(
+        "rancher.io/local-path",
+        description="Volume provisioner of the StorageClasses (Kind ships rancher.io/local-path).",
+    )
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [field.alias or name for name, field in cls.model_fields.items()]
+
+    @classmethod
+    def field_for(cls, key: str) -> str:
+        return next(name for name, field in cls.model_fields.items() if field.alias == key)
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+class SettingsError(pulumi.RunError):
+    """The stack's configuration cannot be deployed; raised before any resource is declared."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"The stack's configuration has {count}; nothing was created:\n{lines}\n"
+            "Fix each with `pulumi config set <key> <value>` (or `pulumi config rm <key>`) and run again."
+        )
+
+
+@dataclass(frozen=True)
+class Names:
+    """Everything that could collide between two stacks on one machine derives from the stack name."""
+
+    stack_slug: str
+
+    @property
+    def cluster(self) -> str:
+        return f"{PROJECT}-{self.stack_slug}"
+
+    @property
+    def kube_context(self) -> str:
+        return f"kind-{self.cluster}"
+
+    @property
+    def kubeconfig_path(self) -> str:
+        return os.path.join(os.path.expanduser("~"), ".kube", f"{self.cluster}.yaml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    config: StackConfig
+    names: Names
+
+    @property
+    def brokers(self) -> int:
+        return self.config.kafka_brokers
+
+    @property
+    def replication_factor(self) -> int:
+        return min(3, self.brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        # Below the replication factor, so that one broker may be down and writes still succeed.
+        return max(1, min(2, self.replication_factor - 1))
+
+    @property
+    def broker_memory(self) -> Memory:
+        return Memory.mebibytes(self.config.kafka_memory.mib // self.brokers)
+
+    @cached_property
+    def host_ports(self):
+        return host_ports(self.brokers, self.config.host_port_offset)
+
+    def qualified(self, key: str) -> str:
+        return f"{self.project}:{key}"
+
+
+def stack_slug(stack: str) -> str:
+    """The stack name as a DNS label: lower case, anything else becomes '-'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")
+    return slug
+
+
+def config_from_runtime(project: str) -> dict[str, Any]:
+    """Every key of the project's namespace that the stack sets, as the runtime hands it over."""
+    prefix = f"{project}:"
+    merged = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    return {key[len(prefix) :]: value for key, value in merged.items() if key.startswith(prefix)}
+
+
+def load_settings() -> Settings:
+    project = pulumi.get_project()
+    return parse_settings(project, pulumi.get_stack(), config_from_runtime(project))
+
+
+def parse_settings(project: str, stack: str, raw: Mapping[str, Any]) -> Settings:
+    """Validate the whole configuration; raise SettingsError naming every problem at once."""
+
+    def qualified(key: str) -> str:
+        return f"{project}:{key}"
+
+    known = StackConfig.keys()
+    problems = [
+        Problem(qualified(key), _unknown_key_message(key, known))
+        for key in sorted(raw)
+        if key not in known
+    ]
+    slug = stack_slug(stack)
+    if not slug:
+        problems.append(
+            Problem("stack name", f"{stack!r} has no letters or digits; name the stack like dev-alice")
+        )
+    elif len(slug) > MAX_STACK_SLUG:
+        problems.append(
+            Problem(
+                "stack name",
+                f"{stack!r} is too long for the Kind cluster's node names; use at most "
+                f"{MAX_STACK_SLUG} characters (`pulumi stack rename`)",
+            )
+        )
+
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate({key: value for key, value in raw.items() if key in known})
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else "?"
+            shown = raw.get(key)
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(Problem(qualified(key), f"{shown!r}: {message}"))
+
+    if config is not None:
+        problems += [Problem(qualified(key), message) for key, message in _cross_checks(config)]
+    if problems:
+        raise SettingsError(problems)
+    assert config is not None
+    return Settings(project=project, stack=stack, config=config, names=Names(slug))
+
+
+def _unknown_key_message(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[key.lower()]] if key.lower() in lowered else []
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"unknown key; {hint}Remove it with `pulumi config rm {key}`. Known keys: {', '.join(known)}"
+
+
+def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+
+    tiers = {
+        "postgresMemory": config.postgres_memory,
+        "kafkaMemory": config.kafka_memory,
+        "schemaRegistryMemory": config.schema_registry_memory,
+        "connectMemory": config.connect_memory,
+    }
+    total = Memory(sum(memory.bytes for memory in tiers.values()))
+    if total > config.memory_budget:
+        parts = " + ".join(f"{key} {memory}" for key, memory in tiers.items())
+        problems.append(
+            (
+                "memoryBudget",
+                f"the tiers need {parts} = {total.mib}Mi, more than memoryBudget "
+                f"{config.memory_budget} ({config.memory_budget.mib}Mi); lower a tier or raise memoryBudget",
+            )
+        )
+    for key, minimum in MINIMUM_MEMORY.items():
+        if tiers[key] < minimum:
+            problems.append((key, f"{tiers[key]} is below the {minimum} this tier needs to start"))
+    per_broker = Memory.mebibytes(config.kafka_memory.mib // config.kafka_brokers)
+    if per_broker < MINIMUM_BROKER_MEMORY:
+        problems.append(
+            (
+                "kafkaMemory",
+                f"{config.kafka_memory} split over {config.kafka_brokers} brokers leaves {per_broker} "
+                f"each, below the {MINIMUM_BROKER_MEMORY} a broker needs; raise kafkaMemory or lower kafkaBrokers",
+            )
+        )
+
+    table = host_ports(config.kafka_brokers, config.host_port_offset)
+    outside = [p for p in table if p.host_port not in HOST_PORT_RANGE]
+    if outside:
+        ports = ", ".join(f"{p.name} {p.host_port}" for p in outside)
+        low = HOST_PORT_RANGE.start - min(p.host_port - config.host_port_offset for p in table)
+        high = HOST_PORT_RANGE.stop - 1 - max(p.host_port - config.host_port_offset for p in table)
+        problems.append(
+            (
+                "hostPortOffset",
+                f"{config.host_port_offset} puts host ports outside {HOST_PORT_RANGE.start}-"
+                f"{HOST_PORT_RANGE.stop - 1} ({ports}); choose an offset from {low} to {high}",
+            )
+        )
+    node_ports = [p.node_port for p in table]
+    host = [p.host_port for p in table]
+    if len(set(node_ports)) != len(node_ports) or len(set(host)) != len(host) or any(
+        port not in NODE_PORT_RANGE for port in node_ports
+    ):
+        problems.append(
+            (
+                "kafkaBrokers",
+                f"{config.kafka_brokers} brokers need more host ports than the port table has room for; "
+                "use fewer brokers",
+            )
+        )
+
+    if config.cluster == "kind" and (config.kubeconfig or config.kube_context):
+        problems.append(
+            (
+                "kubeconfig" if config.kubeconfig else "kubeContext",
+                "only used with cluster=existing; with cluster=kind the stack writes its own kubeconfig. "
+                "Remove it, or `pulumi config set cluster existing`",
+            )
+        )
+    if config.cluster == "existing" and config.kubeconfig:
+        path = os.path.expanduser(config.kubeconfig)
+        if not os.path.isfile(path):
+            problems.append(("kubeconfig", f"{config.kubeconfig!r} is not a readable file"))
+    return problems

@@ -1,0 +1,93 @@
+"""Who runs in the namespace, on which ports, and which ports reach the laptop.
+
+The platform tier's NetworkPolicies, the tiers' Services and the Kind port mappings all read this
+one table, so a port is written down exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROJECT = "data-ingestion"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    ports: dict[str, int]
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self.name, "app.kubernetes.io/part-of": PROJECT}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {**self.selector, "app.kubernetes.io/managed-by": "pulumi"}
+
+    @property
+    def service_account(self) -> str:
+        return self.name
+
+
+POSTGRES = Workload("postgres", {"postgres": 5432})
+# Container ports. The host ports of the brokers (9092, 9093, 9094 + offset) are a different
+# table: every broker listens on the same container ports.
+KAFKA = Workload("kafka", {"internal": 9092, "controller": 9093, "external": 9094})
+SCHEMA_REGISTRY = Workload("schema-registry", {"http": 8081})
+CONNECT = Workload("connect", {"rest": 8083})
+
+WORKLOADS = (POSTGRES, KAFKA, SCHEMA_REGISTRY, CONNECT)
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A NodePort published on the laptop through Kind's extraPortMappings."""
+
+    name: str
+    workload: Workload
+    target_port: int
+    node_port: int
+    host_port: int
+
+
+POSTGRES_HOST_PORT = 5432
+POSTGRES_NODE_PORT = 30432
+KAFKA_FIRST_HOST_PORT = 9092
+KAFKA_FIRST_NODE_PORT = 30092
+SCHEMA_REGISTRY_HOST_PORT = 8081
+SCHEMA_REGISTRY_NODE_PORT = 30081
+CONNECT_HOST_PORT = 8083
+CONNECT_NODE_PORT = 30083
+
+NODE_PORT_RANGE = range(30000, 32768)
+HOST_PORT_RANGE = range(1024, 65536)
+
+
+def host_ports(brokers: int, offset: int) -> list[HostPort]:
+    """The port table: every NodePort and the host port it is published on (table port + offset)."""
+    table = [
+        HostPort("postgres", POSTGRES, POSTGRES.ports["postgres"], POSTGRES_NODE_PORT, POSTGRES_HOST_PORT),
+    ]
+    table += [
+        HostPort(
+            f"kafka-{ordinal}",
+            KAFKA,
+            KAFKA.ports["external"],
+            KAFKA_FIRST_NODE_PORT + ordinal,
+            KAFKA_FIRST_HOST_PORT + ordinal,
+        )
+        for ordinal in range(brokers)
+    ]
+    table += [
+        HostPort(
+            "schema-registry",
+            SCHEMA_REGISTRY,
+            SCHEMA_REGISTRY.ports["http"],
+            SCHEMA_REGISTRY_NODE_PORT,
+            SCHEMA_REGISTRY_HOST_PORT,
+        ),
+        HostPort("connect", CONNECT, CONNECT.ports["rest"], CONNECT_NODE_PORT, CONNECT_HOST_PORT),
+    ]
+    return [
+        HostPort(p.name, p.workload, p.target_port, p.node_port, p.host_port + offset) for p in table
+    ]

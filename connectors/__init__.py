@@ -1,0 +1,1 @@
+"""Connector config builders and the Kafka Connect dynamic provider."""

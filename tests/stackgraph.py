@@ -1,0 +1,188 @@
+"""Run the real `__main__.py` under Pulumi's mock runtime and record the graph it declares.
+
+Every RegisterResource request is kept as the engine would see it: type, name, parent, provider,
+options, the inputs, and the wire form of the inputs (where secrets are still marked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, "__main__.py")
+PROJECT = "data-ingestion"
+SECRET_SIG = rpc._special_sig_key
+SECRET_MARK = rpc._special_secret_sig
+
+# A kubeconfig as `kind get kubeconfig` prints it; the token stands in for the client key.
+FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: kind\n  user:\n    token: kubeconfig-credential-1234\n"
+
+
+@dataclass
+class Registered:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    custom: bool
+    inputs: dict[str, Any]
+    wire: dict[str, Any]
+    protect: bool
+    delete_before_replace: bool
+    retain_on_delete: bool
+    additional_secret_outputs: list[str]
+    dependencies: list[str]
+    replace_on_changes: list[str]
+    ignore_changes: list[str]
+
+    @property
+    def kind(self) -> str:
+        return self.inputs.get("kind", "")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.inputs.get("metadata", {})
+
+
+@dataclass
+class Graph:
+    stack: str
+    resources: list[Registered] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs_wire: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registered:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def kubernetes_objects(self) -> list[Registered]:
+        return [r for r in self.resources if r.type.startswith("kubernetes:") and r.custom and
+                r.type != "pulumi:providers:kubernetes"]
+
+    def component_of(self, resource: Registered) -> Registered | None:
+        parent = resource.parent
+        while parent:
+            owner = self.by_urn(parent)
+            if not owner.custom:
+                return owner
+            parent = owner.parent
+        return None
+
+
+class EchoMocks(pulumi.runtime.Mocks):
+    """Outputs are the inputs, plus what a real provider would add that the program reads."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == "command:local:Command":
+            outputs["stdout"] = FAKE_KUBECONFIG
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, graph: Graph):
+        super().__init__(mocks)
+        self.graph = graph
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.graph.resources.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    provider=request.provider,
+                    custom=request.custom,
+                    inputs=rpc.deserialize_properties(request.object),
+                    wire=json_format.MessageToDict(request.object),
+                    protect=request.protect,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    retain_on_delete=request.retainOnDelete,
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                    dependencies=list(request.dependencies),
+                    replace_on_changes=list(request.replaceOnChanges),
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
+        return response
+
+
+def install_mocks(stack: str = "dev", preview: bool = False) -> Graph:
+    graph = Graph(stack=stack)
+    mocks = EchoMocks()
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks, graph)
+    )
+    pulumi.runtime.set_all_config({}, [])
+    return graph
+
+
+def run_stack(
+    stack: str = "dev", config: Mapping[str, Any] | None = None, preview: bool = False
+) -> Graph:
+    """Run the program for `stack` with these `data-ingestion:` keys; return what it declared."""
+    graph = install_mocks(stack, preview)
+    run_program(graph, config)
+    return graph
+
+
+def run_program(graph: Graph, config: Mapping[str, Any] | None = None) -> None:
+    """Run `__main__.py` on mocks installed by install_mocks, recording into `graph`."""
+    # Pulumi.yaml's defaults are applied by the CLI, not by the mock runtime: tests give only
+    # what a stack file would.
+    pulumi.runtime.set_all_config({f"{PROJECT}:{key}": value for key, value in (config or {}).items()}, [])
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(MAIN, run_name="__main__")
+        exported = dict(pulumi_settings.get_root_resource().outputs)
+
+        async def collect():
+            wire = await rpc.serialize_properties(exported, {})
+            graph.outputs_wire = json_format.MessageToDict(wire)
+            graph.outputs = rpc.deserialize_properties(wire)
+
+        return collect()
+
+    program()
+
+
+def walk(value: Any) -> Iterator[Any]:
+    """Every scalar inside a nested structure."""
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from walk(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from walk(item)
+    else:
+        yield value
+
+
+def contains_secret_marker(wire: Any) -> bool:
+    return SECRET_MARK in json.dumps(wire)
