@@ -1,0 +1,38 @@
+# The two commands of the README: `make up` stands the stack up, `make test` runs the tests.
+SHELL := /bin/bash
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: up preview destroy test venv prereqs-up prereqs-test clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@scripts/check-prereqs.sh test
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --upgrade pip
+	$(VENV_PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+up: $(VENV)/.installed
+	@scripts/check-prereqs.sh up
+	@scripts/select-stack.sh $(STACK)
+	pulumi up --stack $(STACK) $(PULUMI_ARGS)
+
+preview: $(VENV)/.installed
+	@scripts/check-prereqs.sh up
+	@scripts/select-stack.sh $(STACK)
+	pulumi preview --stack $(STACK) --diff $(PULUMI_ARGS)
+
+destroy: $(VENV)/.installed
+	@scripts/check-prereqs.sh up
+	pulumi destroy --stack $(STACK) $(PULUMI_ARGS)
+
+test: $(VENV)/.installed
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

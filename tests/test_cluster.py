@@ -1,0 +1,182 @@
+import os
+import stat
+import subprocess
+
+import pytest
+import yaml
+
+from tests.stackgraph import FAKE_KUBECONFIG, contains_secret_marker, run_stack, walk
+
+COMMAND = "command:local:Command"
+PROVIDER = "pulumi:providers:kubernetes"
+
+
+def kind_config(graph):
+    return yaml.safe_load(graph.one(COMMAND).inputs["environment"]["KIND_CONFIG"])
+
+
+def test_the_kind_cluster_has_one_control_plane_and_two_workers_on_a_pinned_image():
+    config = kind_config(run_stack("dev"))
+    assert config["name"] == "data-ingestion-dev"
+    assert [node["role"] for node in config["nodes"]] == ["control-plane", "worker", "worker"]
+    for node in config["nodes"]:
+        assert "@sha256:" in node["image"]
+
+
+def port_mappings(config):
+    return {
+        (m["containerPort"], m["hostPort"], m["listenAddress"])
+        for m in config["nodes"][0]["extraPortMappings"]
+    }
+
+
+def test_every_node_port_of_the_port_table_is_published_on_loopback():
+    assert port_mappings(kind_config(run_stack("dev"))) == {
+        (30432, 5432, "127.0.0.1"),
+        (30092, 9092, "127.0.0.1"),
+        (30093, 9093, "127.0.0.1"),
+        (30094, 9094, "127.0.0.1"),
+        (30081, 8081, "127.0.0.1"),
+        (30083, 8083, "127.0.0.1"),
+    }
+
+
+def test_the_offset_shifts_host_ports_and_not_node_ports():
+    mappings = port_mappings(kind_config(run_stack("dev-alice", {"hostPortOffset": 100})))
+    assert {(node, host) for node, host, _ in mappings} == {
+        (30432, 5532), (30092, 9192), (30093, 9193), (30094, 9194), (30081, 8181), (30083, 8183)
+    }
+
+
+def test_two_stacks_share_no_cluster_kubeconfig_or_host_port():
+    dev = run_stack("dev")
+    alice = run_stack("dev-alice", {"hostPortOffset": 100})
+    dev_env, alice_env = (g.one(COMMAND).inputs["environment"] for g in (dev, alice))
+    assert dev_env["CLUSTER"] != alice_env["CLUSTER"]
+    assert dev_env["KUBECONFIG_PATH"] != alice_env["KUBECONFIG_PATH"]
+    assert dev.outputs["clusterName"] != alice.outputs["clusterName"]
+    dev_ports = {host for _, host, _ in port_mappings(kind_config(dev))}
+    alice_ports = {host for _, host, _ in port_mappings(kind_config(alice))}
+    assert dev_ports.isdisjoint(alice_ports)
+    assert set(dev.outputs["hostPorts"].values()) == dev_ports
+
+
+def test_the_cluster_command_is_idempotent_replaced_whole_and_keeps_the_kubeconfig_secret():
+    graph = run_stack("dev")
+    command = graph.one(COMMAND)
+    assert command.inputs["create"] and command.inputs["update"] and command.inputs["delete"]
+    assert command.inputs["triggers"] == [command.inputs["environment"]["KIND_CONFIG"]]
+    # create adopts a cluster of the same name, so the old one must be gone first
+    assert command.delete_before_replace
+    assert "stdout" in command.additional_secret_outputs
+    assert command.inputs["logging"] == "stderr"
+    provider = graph.one(PROVIDER)
+    assert contains_secret_marker(provider.wire["kubeconfig"])
+    assert provider.wire["kubeconfig"]["value"] == FAKE_KUBECONFIG
+    assert provider.inputs["deleteUnreachable"] == "true"
+    assert FAKE_KUBECONFIG not in list(walk(graph.outputs))
+    assert "kubeconfig-credential" not in str(graph.outputs_wire)
+
+
+def test_every_kubernetes_object_uses_the_explicit_provider_and_belongs_to_a_component():
+    graph = run_stack("dev")
+    provider = graph.one(PROVIDER)
+    objects = graph.kubernetes_objects()
+    assert len(objects) > 20
+    for resource in objects:
+        assert resource.provider.startswith(provider.urn + "::"), resource.name
+        component = graph.component_of(resource)
+        assert component is not None and component.type.startswith("data-ingestion:"), resource.name
+
+
+def test_each_tier_is_a_component_resource():
+    graph = run_stack("dev")
+    tiers = {r.type for r in graph.resources if not r.custom}
+    assert {"data-ingestion:cluster:Cluster", "data-ingestion:storage:Storage",
+            "data-ingestion:platform:Platform"} <= tiers
+
+
+def test_an_existing_cluster_is_used_through_its_kubeconfig_and_context(tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(FAKE_KUBECONFIG)
+    graph = run_stack("shared", {"cluster": "existing", "kubeconfig": str(kubeconfig), "kubeContext": "eks-dev"})
+    assert graph.of_type(COMMAND) == []
+    provider = graph.one(PROVIDER)
+    assert provider.inputs["kubeconfig"] == str(kubeconfig)
+    assert provider.inputs["context"] == "eks-dev"
+    assert provider.inputs["deleteUnreachable"] == "false"
+    assert graph.of_type("kubernetes:core/v1:Namespace")
+
+
+# The create script, run for real against stand-ins for the kind and docker commands: Docker
+# cannot run here, but what the script does with their answers can be checked.
+STAND_IN = """#!/bin/bash
+echo "$(basename "$0") $*" >> "$CALLS"
+case "$(basename "$0") $1 $2" in
+  "kind get clusters") cat "$STATE/clusters" 2>/dev/null ;;
+  "kind create cluster") echo "$4" >> "$STATE/clusters"; cp "$6" "$STATE/created-config" ;;
+  "kind get kubeconfig") echo "kubeconfig-of $4" ;;
+  "docker port "*) cat "$STATE/ports" 2>/dev/null | grep "^$3 " | cut -d' ' -f2- ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def cluster_script(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("kind", "docker"):
+        path = bin_dir / tool
+        path.write_text(STAND_IN)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    state = tmp_path / "state"
+    state.mkdir()
+    environment = run_stack("dev").one(COMMAND).inputs["environment"]
+    command = run_stack("dev").one(COMMAND).inputs["create"]
+
+    def run():
+        env = {
+            **environment,
+            "KUBECONFIG_PATH": str(tmp_path / "kube" / "config"),
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "CALLS": str(tmp_path / "calls"),
+            "STATE": str(state),
+        }
+        return subprocess.run(["/bin/bash", "-c", command], env=env, capture_output=True, text=True)
+
+    return run, state, tmp_path / "calls"
+
+
+def test_create_makes_the_cluster_once_and_then_adopts_it(cluster_script):
+    run, state, calls = cluster_script
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "kubeconfig-of data-ingestion-dev"
+    assert yaml.safe_load((state / "created-config").read_text())["name"] == "data-ingestion-dev"
+    (state / "ports").write_text(
+        "".join(f"{node}/tcp 127.0.0.1:{host}\n" for node, host in
+                [(30432, 5432), (30092, 9092), (30093, 9093), (30094, 9094), (30081, 8081), (30083, 8083)])
+    )
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert "reusing the existing Kind cluster" in second.stderr
+    assert calls.read_text().count("kind create cluster") == 1
+
+
+def test_create_refuses_a_same_named_cluster_with_other_ports(cluster_script):
+    run, state, _ = cluster_script
+    (state / "clusters").write_text("data-ingestion-dev\n")
+    (state / "ports").write_text("30432/tcp 127.0.0.1:6432\n")
+    result = run()
+    assert result.returncode == 1
+    assert "does not publish NodePort 30432 on host port 5432" in result.stderr
+    assert "kind delete cluster --name data-ingestion-dev" in result.stderr
+    assert result.stdout == ""
+
+
+def test_create_names_a_missing_prerequisite(cluster_script, tmp_path):
+    run, _, _ = cluster_script
+    os.remove(tmp_path / "bin" / "kind")
+    result = run()
+    assert result.returncode == 1 and "'kind' is not on PATH" in result.stderr
