@@ -274,7 +274,9 @@ def parse_settings(project: str, stack: str, raw: Mapping[str, Any]) -> Settings
             key = str(error["loc"][0]) if error["loc"] else "?"
             shown = raw.get(key)
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(Problem(qualified(key), f"{shown!r}: {message}"))
+            if repr(shown) not in message:
+                message = f"{shown!r}: {message}"
+            problems.append(Problem(qualified(key), message))
 
     if config is not None:
         problems += [Problem(qualified(key), message) for key, message in _cross_checks(config)]
