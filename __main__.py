@@ -4,6 +4,7 @@ import pulumi
 
 from components.cluster import Cluster, kubectl_hint
 from components.platform import Platform
+from components.postgres import Postgres
 from components.settings import load_settings
 from components.storage import Storage
 
@@ -13,6 +14,7 @@ cluster = Cluster("cluster", settings)
 on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
 storage = Storage("storage", settings, on_cluster)
 platform = Platform("platform", settings, on_cluster)
+postgres = Postgres("postgres", settings, platform, storage, on_cluster)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
@@ -20,3 +22,13 @@ pulumi.export("kubectl", kubectl_hint(cluster))
 pulumi.export("namespace", platform.namespace)
 pulumi.export("storageClasses", {"database": storage.database_class, "streaming": storage.streaming_class})
 pulumi.export("hostPorts", {port.name: port.host_port for port in settings.host_ports})
+pulumi.export(
+    "postgres",
+    {
+        "inCluster": f"{postgres.host}:{postgres.port}",
+        "host": f"localhost:{postgres.host_port}",
+        "database": postgres.database,
+        "cdcUser": postgres.cdc_user,
+        "credentialsSecret": postgres.secret_name,
+    },
+)

@@ -93,6 +93,11 @@ def _provisioner(raw: object) -> str:
 
 
 MemoryValue = Annotated[Memory, BeforeValidator(Memory.parse), PlainSerializer(str)]
+OptionalMemory = Annotated[
+    Memory | None,
+    BeforeValidator(lambda raw: None if str(raw).strip() == "" else Memory.parse(raw)),
+    PlainSerializer(lambda memory: "" if memory is None else str(memory)),
+]
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
 PinnedImage = Annotated[str, BeforeValidator(_pinned_image)]
@@ -116,6 +121,15 @@ class StackConfig(BaseModel):
     )
     schema_registry_memory: MemoryValue = Field("512Mi", description="Memory limit of Schema Registry.")
     connect_memory: MemoryValue = Field("768Mi", description="Memory limit of each Kafka Connect worker.")
+    postgres_storage: MemoryValue = Field(
+        "5Gi", description="Size of PostgreSQL's volume; a stalled replication slot may hold at most half of it."
+    )
+    postgres_max_connections: WholeNumber = Field(
+        50, ge=10, description="PostgreSQL max_connections; each one is budgeted within postgresMemory."
+    )
+    postgres_shared_buffers: OptionalMemory = Field(
+        "", description="PostgreSQL shared_buffers; empty means a quarter of postgresMemory."
+    )
     kafka_brokers: WholeNumber = Field(
         3, ge=1, description="Number of combined broker+controller KRaft nodes."
     )
@@ -184,6 +198,11 @@ class Names:
     @property
     def kube_context(self) -> str:
         return f"kind-{self.cluster}"
+
+    @property
+    def replication_slot(self) -> str:
+        # One slot per stack: two stacks streaming from one database must not steal each other's WAL.
+        return "debezium_" + self.stack_slug.replace("-", "_")
 
     @property
     def kubeconfig_path(self) -> str:
@@ -326,6 +345,11 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
                 f"each, below the {MINIMUM_BROKER_MEMORY} a broker needs; raise kafkaMemory or lower kafkaBrokers",
             )
         )
+
+    from .postgres_config import memory_problem  # the tier owns its memory model
+
+    if problem := memory_problem(config):
+        problems.append(problem)
 
     table = host_ports(config.kafka_brokers, config.host_port_offset)
     outside = [p for p in table if p.host_port not in HOST_PORT_RANGE]

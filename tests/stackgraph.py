@@ -29,6 +29,11 @@ SECRET_MARK = rpc._special_secret_sig
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: kind\n  user:\n    token: kubeconfig-credential-1234\n"
 
 
+def fake_password(name: str) -> str:
+    """What the mocked RandomPassword named `name` generates; tests look for it in plain text."""
+    return f"Generated{name.title().replace('-', '')}Value42"
+
+
 @dataclass
 class Registered:
     urn: str
@@ -95,6 +100,8 @@ class EchoMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == "command:local:Command":
             outputs["stdout"] = FAKE_KUBECONFIG
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = fake_password(args.name)
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -182,6 +189,17 @@ def walk(value: Any) -> Iterator[Any]:
             yield from walk(item)
     else:
         yield value
+
+
+def plain(wire: Any) -> Any:
+    """The wire form with every secret-marked value cut out: what would be stored in plain text."""
+    if isinstance(wire, Mapping):
+        if wire.get(SECRET_SIG) == SECRET_MARK:
+            return "[secret]"
+        return {key: plain(value) for key, value in wire.items()}
+    if isinstance(wire, list):
+        return [plain(item) for item in wire]
+    return wire
 
 
 def contains_secret_marker(wire: Any) -> bool:

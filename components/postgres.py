@@ -1,0 +1,222 @@
+"""The PostgreSQL tier: a StatefulSet ready for change data capture, set up entirely by the stack."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+import pulumi_random as random
+
+from . import postgres_config as pgconf
+from .k8s import checksum, container_security_context, exec_probe, pod_security_context, resources
+from .platform import Platform
+from .settings import Settings
+from .storage import Storage
+from .topology import POSTGRES, POSTGRES_NODE_PORT
+
+IMAGE = "postgres:15.17-bookworm"  # the major version the data-plane tests run (Debian's 15)
+UID = 999  # the image's postgres user
+PORT = POSTGRES.ports["postgres"]
+DATA_DIR = "/var/lib/postgresql/data"
+SECRETS_DIR = "/run/secrets/postgres"
+INIT_SQL_PATH = f"{pgconf.CONFIG_DIR}/init.sql"
+
+SECRET_NAME = "postgres-credentials"
+SUPERUSER_PASSWORD_KEY = "superuser-password"
+CDC_PASSWORD_KEY = "cdc-password"
+CDC_USER_KEY = "cdc-user"
+
+
+def config_files(settings: Settings) -> dict[str, str]:
+    return {
+        "postgresql.conf": pgconf.render_postgresql_conf(settings.config),
+        "pg_hba.conf": pgconf.render_pg_hba(),
+        "init.sql": pgconf.init_sql(),
+        "10-init.sh": pgconf.render_init_script(INIT_SQL_PATH),
+    }
+
+
+class Postgres(pulumi.ComponentResource):
+    host: str
+    port: int
+    host_port: int
+    database: str
+    cdc_user: str
+    secret_name: str
+    cdc_password: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        platform: Platform,
+        storage: Storage,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("data-ingestion:postgres:Postgres", name, None, opts)
+        namespace = settings.config.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
+
+        def metadata(object_name: str) -> kubernetes.meta.v1.ObjectMetaArgs:
+            return kubernetes.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=POSTGRES.labels)
+
+        superuser_password = random.RandomPassword("postgres-superuser-password", length=32, special=False, opts=child)
+        cdc_password = random.RandomPassword("postgres-cdc-password", length=32, special=False, opts=child)
+        self.secret = kubernetes.core.v1.Secret(
+            "postgres-credentials",
+            metadata=metadata(SECRET_NAME),
+            type="Opaque",
+            string_data={
+                SUPERUSER_PASSWORD_KEY: superuser_password.result,
+                CDC_PASSWORD_KEY: cdc_password.result,
+                CDC_USER_KEY: pgconf.CDC_ROLE,
+            },
+            opts=in_namespace,
+        )
+
+        files = config_files(settings)
+        self.config_map = kubernetes.core.v1.ConfigMap(
+            "postgres-config", metadata=metadata("postgres-config"), data=files, opts=in_namespace
+        )
+
+        self.headless_service = kubernetes.core.v1.Service(
+            "postgres-headless-service",
+            metadata=metadata("postgres"),
+            spec={
+                "clusterIP": "None",
+                "selector": POSTGRES.selector,
+                "ports": [{"name": "postgres", "port": PORT, "targetPort": "postgres"}],
+            },
+            opts=in_namespace,
+        )
+        self.node_port_service = kubernetes.core.v1.Service(
+            "postgres-node-port-service",
+            metadata=metadata("postgres-external"),
+            spec={
+                "type": "NodePort",
+                "selector": POSTGRES.selector,
+                "ports": [
+                    {"name": "postgres", "port": PORT, "targetPort": "postgres", "nodePort": POSTGRES_NODE_PORT}
+                ],
+            },
+            opts=in_namespace,
+        )
+
+        ready = exec_probe(["pg_isready", "--host=127.0.0.1", f"--port={PORT}", f"--username={pgconf.SUPERUSER}"], 10, 3)
+        self.stateful_set = kubernetes.apps.v1.StatefulSet(
+            "postgres",
+            metadata=metadata("postgres"),
+            spec={
+                "serviceName": "postgres",
+                "replicas": 1,
+                "selector": {"matchLabels": POSTGRES.selector},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                "template": {
+                    "metadata": {
+                        "labels": POSTGRES.labels,
+                        "annotations": {"data-ingestion/config-checksum": checksum(files)},
+                    },
+                    "spec": {
+                        "serviceAccountName": POSTGRES.service_account,
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                        "terminationGracePeriodSeconds": 60,
+                        "securityContext": pod_security_context(UID),
+                        "containers": [
+                            {
+                                "name": "postgres",
+                                "image": IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
+                                "args": ["-c", f"config_file={pgconf.CONFIG_DIR}/postgresql.conf"],
+                                "env": [
+                                    {"name": "POSTGRES_USER", "value": pgconf.SUPERUSER},
+                                    {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_DIR}/{SUPERUSER_PASSWORD_KEY}"},
+                                    {"name": "CDC_PASSWORD_FILE", "value": f"{SECRETS_DIR}/{CDC_PASSWORD_KEY}"},
+                                    # A subdirectory: initdb refuses a mount point that holds lost+found.
+                                    {"name": "PGDATA", "value": f"{DATA_DIR}/pgdata"},
+                                ],
+                                "ports": [{"name": "postgres", "containerPort": PORT, "protocol": "TCP"}],
+                                "resources": resources(settings.config.postgres_memory, "250m"),
+                                "securityContext": container_security_context(),
+                                "startupProbe": exec_probe(ready["exec"]["command"], 5, 60),
+                                "readinessProbe": ready,
+                                "livenessProbe": exec_probe(ready["exec"]["command"], 10, 6),
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": DATA_DIR},
+                                    {"name": "config", "mountPath": pgconf.CONFIG_DIR, "readOnly": True},
+                                    {"name": "initdb", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True},
+                                    {"name": "credentials", "mountPath": SECRETS_DIR, "readOnly": True},
+                                    {"name": "run", "mountPath": "/var/run/postgresql"},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "config",
+                                "configMap": {
+                                    "name": "postgres-config",
+                                    "items": [{"key": key, "path": key} for key in ("postgresql.conf", "pg_hba.conf", "init.sql")],
+                                },
+                            },
+                            {
+                                "name": "initdb",
+                                "configMap": {
+                                    "name": "postgres-config",
+                                    "items": [{"key": "10-init.sh", "path": "10-init.sh", "mode": 0o555}],
+                                },
+                            },
+                            {
+                                "name": "credentials",
+                                "secret": {
+                                    "secretName": SECRET_NAME,
+                                    "defaultMode": 0o400,
+                                    "items": [
+                                        {"key": SUPERUSER_PASSWORD_KEY, "path": SUPERUSER_PASSWORD_KEY},
+                                        {"key": CDC_PASSWORD_KEY, "path": CDC_PASSWORD_KEY},
+                                    ],
+                                },
+                            },
+                            {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        ],
+                    },
+                },
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data", "labels": POSTGRES.labels},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "storageClassName": storage.database_class,
+                            "resources": {"requests": {"storage": settings.config.postgres_storage.quantity()}},
+                        },
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[platform.namespace_resource, platform.service_accounts[POSTGRES.name],
+                            self.secret, self.config_map, self.headless_service],
+            ),
+        )
+
+        self.host = f"postgres.{namespace}.svc.cluster.local"
+        self.port = PORT
+        self.host_port = next(p.host_port for p in settings.host_ports if p.workload is POSTGRES)
+        self.database = pgconf.DATABASE
+        self.cdc_user = pgconf.CDC_ROLE
+        self.publication = pgconf.PUBLICATION
+        self.secret_name = SECRET_NAME
+        self.cdc_password = pulumi.Output.secret(cdc_password.result)
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "hostPort": self.host_port,
+                "database": self.database,
+                "cdcUser": self.cdc_user,
+                "publication": self.publication,
+                "secretName": self.secret_name,
+                "cdcPassword": self.cdc_password,
+            }
+        )

@@ -1,0 +1,123 @@
+"""The PostgreSQL tier's settings and init SQL, run on a real server."""
+
+import psycopg
+import pytest
+
+from components import postgres_config as pgconf
+from components.settings import parse_settings
+from tests.dataplane.conftest import require
+from tests.dataplane.pgoutput import inserts
+from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
+
+SETTINGS = parse_settings("data-ingestion", "dev", {})
+
+
+@pytest.fixture(scope="module")
+def server():
+    require(postgres_bin_dir() is not None, "PostgreSQL server", INSTALL_HINT)
+    with PostgresServer(SETTINGS) as pg:
+        pg.run_init()
+        yield pg
+
+
+def connect(server, user=pgconf.SUPERUSER, **kwargs):
+    return psycopg.connect(server.dsn(user), autocommit=True, **kwargs)
+
+
+def catalog_state(server):
+    """Everything init.sql creates, as the catalog sees it."""
+    with connect(server) as conn:
+        return {
+            "roles": conn.execute(
+                "SELECT rolname, rolsuper, rolreplication, rolcanlogin, rolcreatedb, rolcreaterole "
+                "FROM pg_roles WHERE rolname = %s", (pgconf.CDC_ROLE,)).fetchall(),
+            "tables": conn.execute(
+                "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('inventory', 'cdc') ORDER BY 1, 2"
+            ).fetchall(),
+            "publication": conn.execute(
+                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2",
+                (pgconf.PUBLICATION,)).fetchall(),
+            "publications": conn.execute("SELECT count(*) FROM pg_publication").fetchone(),
+            "heartbeat": conn.execute("SELECT id FROM cdc.heartbeat").fetchall(),
+            "grants": conn.execute(
+                "SELECT table_schema, table_name, privilege_type FROM information_schema.role_table_grants "
+                "WHERE grantee = %s ORDER BY 1, 2, 3", (pgconf.CDC_ROLE,)).fetchall(),
+        }
+
+
+def test_the_server_runs_with_the_rendered_settings(server):
+    with connect(server) as conn:
+        show = lambda name: conn.execute(f"SHOW {name}").fetchone()[0]  # noqa: E731
+        assert show("wal_level") == "logical"
+        assert show("max_slot_wal_keep_size") == "2560MB"
+        assert show("shared_buffers") == "192MB"
+        assert show("max_connections") == "50"
+
+
+def test_the_cdc_role_logs_in_with_its_password_and_is_no_superuser(server):
+    with connect(server, pgconf.CDC_ROLE) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == pgconf.CDC_ROLE
+        rolsuper, rolreplication = conn.execute(
+            "SELECT rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user").fetchone()
+        assert (rolsuper, rolreplication) == (False, True)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(server.dsn(pgconf.CDC_ROLE, password="wrong"))
+
+
+def test_the_cdc_role_reads_captured_tables_and_writes_nothing_else(server):
+    with connect(server, pgconf.CDC_ROLE) as conn:
+        conn.execute("SELECT count(*) FROM inventory.orders")
+        conn.execute("UPDATE cdc.heartbeat SET beat_at = now() WHERE id = 1")  # Debezium's action query
+        for statement in (
+            "INSERT INTO inventory.customers (email, full_name) VALUES ('x@example.com', 'X')",
+            "DELETE FROM inventory.orders",
+            "CREATE TABLE public.intruder (id int)",
+            "SELECT * FROM pg_authid",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_the_cdc_role_streams_a_change_to_orders_through_the_publication(server):
+    slot = "test_pgoutput_slot"
+    with connect(server, pgconf.CDC_ROLE) as cdc:
+        cdc.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+        try:
+            with connect(server) as app:
+                customer = app.execute(
+                    "INSERT INTO inventory.customers (email, full_name) VALUES ('ada@example.com', 'Ada Lovelace') "
+                    "RETURNING id").fetchone()[0]
+                app.execute(
+                    "INSERT INTO inventory.orders (customer_id, amount, attributes) VALUES (%s, 1234.50, %s)",
+                    (customer, '{"channel": "web", "items": [1, 2]}'))
+                app.execute("CREATE TABLE IF NOT EXISTS public.not_captured (id int)")
+                app.execute("INSERT INTO public.not_captured VALUES (7)")
+            rows = cdc.execute(
+                "SELECT data FROM pg_logical_slot_get_binary_changes(%s, NULL, NULL, "
+                "'proto_version', '1', 'publication_names', %s)", (slot, pgconf.PUBLICATION)).fetchall()
+        finally:
+            cdc.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    changes = inserts([bytes(row[0]) for row in rows])
+    assert {change.relation for change in changes} == {"inventory.customers", "inventory.orders"}
+    [order] = [change for change in changes if change.relation == "inventory.orders"]
+    assert "1234.50" in order.values
+    assert '{"items": [1, 2], "channel": "web"}' in order.values  # jsonb, normalised by the server
+
+
+def test_running_the_init_sql_again_succeeds_and_changes_nothing(server):
+    before = catalog_state(server)
+    assert before["roles"] == [(pgconf.CDC_ROLE, False, True, True, False, False)]
+    assert sorted(before["publication"]) == [("cdc", "heartbeat"), ("inventory", "customers"), ("inventory", "orders")]
+    server.run_init()
+    server.run_init()
+    assert catalog_state(server) == before
+
+
+def test_the_init_survives_a_restart_with_the_existing_data(server):
+    server.restart()
+    server.wait_ready()
+    before = catalog_state(server)
+    server.run_init()
+    assert catalog_state(server) == before
+    with connect(server, pgconf.CDC_ROLE) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
