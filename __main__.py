@@ -3,6 +3,7 @@
 import pulumi
 
 from components.cluster import Cluster, kubectl_hint
+from components.kafka import Kafka
 from components.platform import Platform
 from components.postgres import Postgres
 from components.settings import load_settings
@@ -15,6 +16,7 @@ on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
 storage = Storage("storage", settings, on_cluster)
 platform = Platform("platform", settings, on_cluster)
 postgres = Postgres("postgres", settings, platform, storage, on_cluster)
+kafka = Kafka("kafka", settings, platform, storage, on_cluster)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
@@ -32,3 +34,4 @@ pulumi.export(
         "credentialsSecret": postgres.secret_name,
     },
 )
+pulumi.export("kafka", {"inCluster": kafka.bootstrap_servers, "host": kafka.host_bootstrap_servers})

@@ -57,3 +57,13 @@ def exec_probe(command: list[str], period: int, failures: int, timeout: int = 5)
         "failureThreshold": failures,
         "timeoutSeconds": timeout,
     }
+
+
+def jvm_heap(limit: Memory, fraction: float) -> Memory:
+    """The heap for a JVM in a container of `limit`: the rest is metaspace, code cache, thread
+    stacks, direct buffers and GC bookkeeping, which a JVM needs on top of its heap."""
+    return Memory.mebibytes(int(limit.mib * fraction))
+
+
+def jvm_heap_options(heap: Memory) -> str:
+    return f"-Xms{heap.mib}m -Xmx{heap.mib}m"

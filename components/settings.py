@@ -133,6 +133,7 @@ class StackConfig(BaseModel):
     kafka_brokers: WholeNumber = Field(
         3, ge=1, description="Number of combined broker+controller KRaft nodes."
     )
+    kafka_storage: MemoryValue = Field("5Gi", description="Size of each Kafka broker's log volume.")
     host_port_offset: WholeNumber = Field(
         0, description="Added to every host port, so that several stacks can run on one laptop."
     )

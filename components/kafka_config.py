@@ -1,0 +1,131 @@
+"""Kafka's configuration as pure functions: one properties map per KRaft node.
+
+The Kafka tier ships them into the cluster; the data-plane tests start real brokers from them,
+replacing only addresses, ports and paths.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+
+from .k8s import jvm_heap
+from .quantity import Memory
+from .settings import Settings
+from .topology import KAFKA, PROJECT
+
+KAFKA_VERSION = "4.3.1"  # brokers, Connect and the data-plane harness all run this one
+IMAGE = f"apache/kafka:{KAFKA_VERSION}"
+STATEFUL_SET = "kafka"
+HEADLESS_SERVICE = "kafka-headless"
+DATA_DIR = "/var/lib/kafka/data"
+# Kafka leans on the page cache, not its heap: half the container goes to the heap.
+HEAP_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where one node listens and what it tells clients; the data plane swaps in loopback."""
+
+    internal_host: str
+    internal_port: int
+    controller_host: str
+    controller_port: int
+    external_host: str
+    external_port: int
+    external_bind_port: int
+
+
+def cluster_id(settings: Settings) -> str:
+    """Stable for the stack (the same on every `up`), distinct between stacks: a KRaft cluster id
+    is a UUID in URL-safe base64 without padding."""
+    raw = uuid.uuid5(uuid.NAMESPACE_DNS, f"{settings.names.stack_slug}.{PROJECT}").bytes
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def pod_dns(settings: Settings, ordinal: int) -> str:
+    return f"{STATEFUL_SET}-{ordinal}.{HEADLESS_SERVICE}.{settings.config.namespace}.svc.cluster.local"
+
+
+def cluster_endpoints(settings: Settings) -> list[Endpoints]:
+    """In the cluster: per-pod DNS inside, `localhost:<host port of that broker>` outside."""
+    external = [p for p in settings.host_ports if p.workload is KAFKA]
+    return [
+        Endpoints(
+            internal_host=pod_dns(settings, ordinal),
+            internal_port=KAFKA.ports["internal"],
+            controller_host=pod_dns(settings, ordinal),
+            controller_port=KAFKA.ports["controller"],
+            external_host="localhost",
+            external_port=external[ordinal].host_port,
+            external_bind_port=KAFKA.ports["external"],
+        )
+        for ordinal in range(settings.brokers)
+    ]
+
+
+def heap(settings: Settings) -> Memory:
+    return jvm_heap(settings.broker_memory, HEAP_FRACTION)
+
+
+def broker_properties(
+    settings: Settings, ordinal: int, endpoints: list[Endpoints] | None = None, data_dir: str = DATA_DIR
+) -> dict[str, str]:
+    """server.properties of KRaft node `ordinal`: a combined broker and controller."""
+    nodes = endpoints or cluster_endpoints(settings)
+    me = nodes[ordinal]
+    rf, min_isr = str(settings.replication_factor), str(settings.min_insync_replicas)
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(ordinal),
+        "controller.quorum.voters": ",".join(
+            f"{i}@{node.controller_host}:{node.controller_port}" for i, node in enumerate(nodes)
+        ),
+        "listeners": (
+            f"INTERNAL://0.0.0.0:{me.internal_port},CONTROLLER://0.0.0.0:{me.controller_port},"
+            f"EXTERNAL://0.0.0.0:{me.external_bind_port}"
+        ),
+        "advertised.listeners": (
+            f"INTERNAL://{me.internal_host}:{me.internal_port},EXTERNAL://{me.external_host}:{me.external_port}"
+        ),
+        "listener.security.protocol.map": "INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "inter.broker.listener.name": "INTERNAL",
+        "controller.listener.names": "CONTROLLER",
+        "log.dirs": data_dir,
+        # Durability: one broker may be lost with nothing acknowledged lost.
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "unclean.leader.election.enable": "false",
+        # Topics are created on purpose, with declared settings.
+        "auto.create.topics.enable": "false",
+        "num.partitions": "6",
+        # Two cores: a handful of threads, not the defaults sized for servers.
+        "num.network.threads": "3",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "1",
+        "background.threads": "4",
+        "log.segment.bytes": str(256 * 1024 * 1024),
+        "log.retention.hours": "168",
+        "log.retention.check.interval.ms": "300000",
+        "group.initial.rebalance.delay.ms": "0",
+        "message.max.bytes": str(2 * 1024 * 1024),
+        "replica.fetch.max.bytes": str(2 * 1024 * 1024),
+    }
+
+
+def render_properties(properties: dict[str, str]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in properties.items())
+
+
+def bootstrap_servers(settings: Settings) -> str:
+    return ",".join(f"{node.internal_host}:{node.internal_port}" for node in cluster_endpoints(settings))
+
+
+def host_bootstrap_servers(settings: Settings) -> str:
+    return ",".join(f"{node.external_host}:{node.external_port}" for node in cluster_endpoints(settings))
