@@ -67,3 +67,15 @@ def jvm_heap(limit: Memory, fraction: float) -> Memory:
 
 def jvm_heap_options(heap: Memory) -> str:
     return f"-Xms{heap.mib}m -Xmx{heap.mib}m"
+
+
+def volume_claim(labels: dict[str, str], storage_class: str, size: Memory) -> dict[str, Any]:
+    """The `data` volume claim template of a StatefulSet."""
+    return {
+        "metadata": {"name": "data", "labels": labels},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "resources": {"requests": {"storage": size.quantity()}},
+        },
+    }

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from . import kafka_config as kconf
-from .k8s import checksum, container_security_context, exec_probe, jvm_heap_options, pod_security_context, resources
+from .k8s import checksum, volume_claim, container_security_context, exec_probe, jvm_heap_options, pod_security_context, resources
 from .platform import Platform
 from .settings import Settings
 from .storage import Storage
@@ -176,16 +176,7 @@ class Kafka(pulumi.ComponentResource):
                         ],
                     },
                 },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data", "labels": KAFKA.labels},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "storageClassName": storage.streaming_class,
-                            "resources": {"requests": {"storage": settings.config.kafka_storage.quantity()}},
-                        },
-                    }
-                ],
+                "volumeClaimTemplates": [volume_claim(KAFKA.labels, storage.streaming_class, settings.config.kafka_storage)],
             },
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -7,7 +7,7 @@ import pulumi_kubernetes as kubernetes
 import pulumi_random as random
 
 from . import postgres_config as pgconf
-from .k8s import checksum, container_security_context, exec_probe, pod_security_context, resources
+from .k8s import checksum, volume_claim, container_security_context, exec_probe, pod_security_context, resources
 from .platform import Platform
 from .settings import Settings
 from .storage import Storage
@@ -182,16 +182,7 @@ class Postgres(pulumi.ComponentResource):
                         ],
                     },
                 },
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data", "labels": POSTGRES.labels},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "storageClassName": storage.database_class,
-                            "resources": {"requests": {"storage": settings.config.postgres_storage.quantity()}},
-                        },
-                    }
-                ],
+                "volumeClaimTemplates": [volume_claim(POSTGRES.labels, storage.database_class, settings.config.postgres_storage)],
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
