@@ -238,9 +238,6 @@ class Settings:
     def host_ports(self):
         return host_ports(self.brokers, self.config.host_port_offset)
 
-    def qualified(self, key: str) -> str:
-        return f"{self.project}:{key}"
-
 
 def stack_slug(stack: str) -> str:
     """The stack name as a DNS label: lower case, anything else becomes '-'."""
