@@ -180,3 +180,10 @@ def test_create_names_a_missing_prerequisite(cluster_script, tmp_path):
     os.remove(tmp_path / "bin" / "kind")
     result = run()
     assert result.returncode == 1 and "'kind' is not on PATH" in result.stderr
+
+
+def test_a_preview_of_a_fresh_stack_declares_the_same_resources():
+    # During the first preview the kubeconfig is unknown; typed resources must still register.
+    applied = {(r.type, r.name) for r in run_stack("dev").resources}
+    previewed = {(r.type, r.name) for r in run_stack("dev", preview=True).resources}
+    assert previewed == applied
