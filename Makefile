@@ -6,7 +6,7 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up preview destroy test venv prereqs-up prereqs-test clean
+.PHONY: up preview destroy test venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@scripts/check-prereqs.sh test

@@ -6,7 +6,15 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from . import kafka_config as kconf
-from .k8s import checksum, volume_claim, container_security_context, exec_probe, jvm_heap_options, pod_security_context, resources
+from .k8s import (
+    checksum,
+    container_security_context,
+    exec_probe,
+    jvm_heap_options,
+    pod_security_context,
+    resources,
+    volume_claim,
+)
 from .platform import Platform
 from .settings import Settings
 from .storage import Storage
@@ -102,7 +110,6 @@ class Kafka(pulumi.ComponentResource):
         )
 
         heap = kconf.heap(settings)
-        self.heap = heap
         self.stateful_set = kubernetes.apps.v1.StatefulSet(
             "kafka",
             metadata=metadata(kconf.STATEFUL_SET),

@@ -7,7 +7,7 @@ import pulumi_kubernetes as kubernetes
 import pulumi_random as random
 
 from . import postgres_config as pgconf
-from .k8s import checksum, volume_claim, container_security_context, exec_probe, pod_security_context, resources
+from .k8s import checksum, container_security_context, exec_probe, pod_security_context, resources, volume_claim
 from .platform import Platform
 from .settings import Settings
 from .storage import Storage
@@ -102,7 +102,7 @@ class Postgres(pulumi.ComponentResource):
             opts=in_namespace,
         )
 
-        ready = exec_probe(["pg_isready", "--host=127.0.0.1", f"--port={PORT}", f"--username={pgconf.SUPERUSER}"], 10, 3)
+        pg_isready = ["pg_isready", "--host=127.0.0.1", f"--port={PORT}", f"--username={pgconf.SUPERUSER}"]
         self.stateful_set = kubernetes.apps.v1.StatefulSet(
             "postgres",
             metadata=metadata("postgres"),
@@ -138,9 +138,9 @@ class Postgres(pulumi.ComponentResource):
                                 "ports": [{"name": "postgres", "containerPort": PORT, "protocol": "TCP"}],
                                 "resources": resources(settings.config.postgres_memory, "250m"),
                                 "securityContext": container_security_context(),
-                                "startupProbe": exec_probe(ready["exec"]["command"], 5, 60),
-                                "readinessProbe": ready,
-                                "livenessProbe": exec_probe(ready["exec"]["command"], 10, 6),
+                                "startupProbe": exec_probe(pg_isready, 5, 60),
+                                "readinessProbe": exec_probe(pg_isready, 10, 3),
+                                "livenessProbe": exec_probe(pg_isready, 10, 6),
                                 "volumeMounts": [
                                     {"name": "data", "mountPath": DATA_DIR},
                                     {"name": "config", "mountPath": pgconf.CONFIG_DIR, "readOnly": True},
