@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.archive import Archive
 from components.cluster import Cluster, kubectl_hint
 from components.kafka import Kafka
 from components.platform import Platform
@@ -17,6 +18,7 @@ storage = Storage("storage", settings, on_cluster)
 platform = Platform("platform", settings, on_cluster)
 postgres = Postgres("postgres", settings, platform, storage, on_cluster)
 kafka = Kafka("kafka", settings, platform, storage, on_cluster)
+archive = Archive("archive", settings)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
@@ -35,3 +37,7 @@ pulumi.export(
     },
 )
 pulumi.export("kafka", {"inCluster": kafka.bootstrap_servers, "host": kafka.host_bootstrap_servers})
+pulumi.export(
+    "archive",
+    {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix},
+)

@@ -7,6 +7,8 @@ fix it, before the program declares a single resource.
 from __future__ import annotations
 
 import difflib
+import getpass
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -154,6 +156,29 @@ class StackConfig(BaseModel):
         "rancher.io/local-path",
         description="Volume provisioner of the StorageClasses (Kind ships rancher.io/local-path).",
     )
+    archive_region: str = Field("us-east-1", description="AWS region of the archive bucket.")
+    archive_bucket_name: str = Field(
+        "", description="Name of the archive bucket; empty means a unique name starting data-ingestion-<stack>-."
+    )
+    archive_prefix: str = Field("cdc", description="Key prefix (folder) the S3 sink writes under.")
+    archive_kms_key: str = Field(
+        "", description="KMS key ARN or alias/<name> for SSE-KMS; empty means SSE-S3 (AES-256)."
+    )
+    archive_disposable: Boolean = Field(
+        False,
+        description="true lets `pulumi destroy` delete the bucket and every archived object; "
+        "false (default) leaves the bucket and its data in AWS.",
+    )
+    archive_noncurrent_days: WholeNumber = Field(
+        30, ge=1, description="Days an overwritten or deleted object version is kept before it expires."
+    )
+    archive_transition_days: WholeNumber = Field(
+        0, ge=0, description="Days after which archived objects move to archiveTransitionStorageClass; 0 = never."
+    )
+    archive_transition_storage_class: str = Field(
+        "GLACIER_IR", description="Colder storage class for archiveTransitionDays."
+    )
+    owner: str = Field("", description="Owner tag of the AWS resources; empty means your login name.")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -206,6 +231,13 @@ class Names:
         return "debezium_" + self.stack_slug.replace("-", "_")
 
     @property
+    def bucket_prefix(self) -> str:
+        from .archive_config import auto_bucket_prefix
+
+        digest = hashlib.sha256(self.stack_slug.encode()).hexdigest()[:4]
+        return auto_bucket_prefix(PROJECT, self.stack_slug, digest)
+
+    @property
     def kubeconfig_path(self) -> str:
         return os.path.join(os.path.expanduser("~"), ".kube", f"{self.cluster}.yaml")
 
@@ -233,6 +265,10 @@ class Settings:
     @property
     def broker_memory(self) -> Memory:
         return Memory.mebibytes(self.config.kafka_memory.mib // self.brokers)
+
+    @property
+    def owner(self) -> str:
+        return self.config.owner or getpass.getuser()
 
     @cached_property
     def host_ports(self):
@@ -375,6 +411,8 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
             )
         )
 
+    problems += _archive_checks(config)
+
     if config.cluster == "kind" and (config.kubeconfig or config.kube_context):
         problems.append(
             (
@@ -387,4 +425,30 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
         path = os.path.expanduser(config.kubeconfig)
         if not os.path.isfile(path):
             problems.append(("kubeconfig", f"{config.kubeconfig!r} is not a readable file"))
+    return problems
+
+
+def _archive_checks(config: StackConfig) -> list[tuple[str, str]]:
+    from . import archive_config as archive  # the tier owns S3's rules
+
+    problems: list[tuple[str, str]] = []
+    if config.archive_region not in archive.AWS_REGIONS:
+        close = difflib.get_close_matches(config.archive_region, archive.AWS_REGIONS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        problems.append(("archiveRegion", f"{config.archive_region!r} is not an AWS region with S3; {hint}"
+                         "use a code such as eu-west-1"))
+    elif problem := archive.kms_key_problem(config.archive_kms_key, config.archive_region):
+        problems.append(("archiveKmsKey", problem))
+    if config.archive_bucket_name and (problem := archive.bucket_name_problem(config.archive_bucket_name)):
+        problems.append(("archiveBucketName", problem))
+    if problem := archive.key_prefix_problem(config.archive_prefix):
+        problems.append(("archivePrefix", problem))
+    storage_class = config.archive_transition_storage_class
+    minimum = archive.TRANSITION_MINIMUM_DAYS.get(storage_class)
+    if minimum is None:
+        problems.append(("archiveTransitionStorageClass", f"{storage_class!r} is not one of "
+                         f"{', '.join(archive.TRANSITION_MINIMUM_DAYS)}"))
+    elif 0 < config.archive_transition_days < minimum:
+        problems.append(("archiveTransitionDays", f"{config.archive_transition_days} is below the "
+                         f"{minimum} days S3 requires before moving objects to {storage_class}"))
     return problems

@@ -28,6 +28,13 @@ SECRET_MARK = rpc._special_secret_sig
 # A kubeconfig as `kind get kubeconfig` prints it; the token stands in for the client key.
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: kind\n  user:\n    token: kubeconfig-credential-1234\n"
 
+FAKE_BUCKET_SUFFIX = "20261125120000000000000001"
+FAKE_AUTONAME_SUFFIX = "a1b2c3d"
+FAKE_ACCOUNT = "123456789012"
+FAKE_ACCESS_KEY_ID = "AKIAFAKEARCHIVESINK01"
+FAKE_SECRET_ACCESS_KEY = "FakeSecretAccessKeyOfTheArchiveSink0123456"
+FAKE_KMS_KEY_ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
 
 def fake_password(name: str) -> str:
     """What the mocked RandomPassword named `name` generates; tests look for it in plain text."""
@@ -102,9 +109,21 @@ class EchoMocks(pulumi.runtime.Mocks):
             outputs["stdout"] = FAKE_KUBECONFIG
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = fake_password(args.name)
+        if args.typ == "aws:s3/bucket:Bucket":
+            outputs["bucket"] = args.inputs.get("bucket") or args.inputs["bucketPrefix"] + FAKE_BUCKET_SUFFIX
+            outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
+            return outputs["bucket"], outputs
+        if args.typ == "aws:iam/user:User":
+            outputs["name"] = f"{args.name}-{FAKE_AUTONAME_SUFFIX}"
+            outputs["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT}:user{args.inputs['path']}{outputs['name']}"
+        if args.typ == "aws:iam/accessKey:AccessKey":
+            outputs["secret"] = FAKE_SECRET_ACCESS_KEY
+            return FAKE_ACCESS_KEY_ID, outputs
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:kms/getKey:getKey":
+            return {"arn": f"arn:aws:kms:us-east-1:{FAKE_ACCOUNT}:key/{FAKE_KMS_KEY_ID}", "keyId": args.args["keyId"]}
         return {}
 
 
