@@ -4,9 +4,11 @@ import pulumi
 
 from components.archive import Archive
 from components.cluster import Cluster, kubectl_hint
+from components.connect import Connect
 from components.kafka import Kafka
 from components.platform import Platform
 from components.postgres import Postgres
+from components.schema_registry import SchemaRegistry
 from components.settings import load_settings
 from components.storage import Storage
 
@@ -18,7 +20,9 @@ storage = Storage("storage", settings, on_cluster)
 platform = Platform("platform", settings, on_cluster)
 postgres = Postgres("postgres", settings, platform, storage, on_cluster)
 kafka = Kafka("kafka", settings, platform, storage, on_cluster)
+schema_registry = SchemaRegistry("schema-registry", settings, platform, kafka, on_cluster)
 archive = Archive("archive", settings)
+connect = Connect("connect", settings, platform, kafka, schema_registry, archive, on_cluster)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
@@ -37,6 +41,8 @@ pulumi.export(
     },
 )
 pulumi.export("kafka", {"inCluster": kafka.bootstrap_servers, "host": kafka.host_bootstrap_servers})
+pulumi.export("schemaRegistry", {"inCluster": schema_registry.url, "host": schema_registry.host_url})
+pulumi.export("connect", {"inCluster": connect.url, "host": connect.host_url})
 pulumi.export(
     "archive",
     {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix},

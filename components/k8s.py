@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from .quantity import Memory
+from .topology import HostPort, Workload
 
 # Our machines, and the laptops we target, have 2 cores: a CPU limit at that never throttles a
 # burst, yet still states the bound.
@@ -79,3 +80,28 @@ def volume_claim(labels: dict[str, str], storage_class: str, size: Memory) -> di
             "resources": {"requests": {"storage": size.quantity()}},
         },
     }
+
+
+def http_probe(path: str, port: str, period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": port},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": timeout,
+    }
+
+
+def pod_ip_env() -> dict[str, Any]:
+    return {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def service_specs(workload: Workload, port_name: str, host_port: HostPort) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An in-cluster Service and a NodePort Service (published on the laptop) for one HTTP port."""
+    port = workload.ports[port_name]
+    in_cluster = {"selector": workload.selector, "ports": [{"name": port_name, "port": port, "targetPort": port_name}]}
+    external = {
+        "type": "NodePort",
+        "selector": workload.selector,
+        "ports": [{"name": port_name, "port": port, "targetPort": port_name, "nodePort": host_port.node_port}],
+    }
+    return in_cluster, external

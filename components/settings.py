@@ -123,6 +123,9 @@ class StackConfig(BaseModel):
     )
     schema_registry_memory: MemoryValue = Field("512Mi", description="Memory limit of Schema Registry.")
     connect_memory: MemoryValue = Field("768Mi", description="Memory limit of each Kafka Connect worker.")
+    connect_workers: WholeNumber = Field(
+        1, ge=1, description="Kafka Connect workers in the distributed group; each one gets connectMemory."
+    )
     postgres_storage: MemoryValue = Field(
         "5Gi", description="Size of PostgreSQL's volume; a stalled replication slot may hold at most half of it."
     )
@@ -357,9 +360,13 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
         "schemaRegistryMemory": config.schema_registry_memory,
         "connectMemory": config.connect_memory,
     }
-    total = Memory(sum(memory.bytes for memory in tiers.values()))
+    workers = config.connect_workers
+    total = Memory(sum(memory.bytes for memory in tiers.values()) + (workers - 1) * config.connect_memory.bytes)
     if total > config.memory_budget:
-        parts = " + ".join(f"{key} {memory}" for key, memory in tiers.items())
+        parts = " + ".join(
+            f"{key} {memory}" + (f" × connectWorkers {workers}" if key == "connectMemory" and workers > 1 else "")
+            for key, memory in tiers.items()
+        )
         problems.append(
             (
                 "memoryBudget",

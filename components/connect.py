@@ -1,0 +1,193 @@
+"""The Kafka Connect tier: distributed workers whose plugins are installed, verified, at pod start."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from . import connect_config as cconf
+from .archive import Archive
+from .k8s import (
+    checksum,
+    container_security_context,
+    http_probe,
+    jvm_heap_options,
+    pod_ip_env,
+    pod_security_context,
+    resources,
+    service_specs,
+)
+from .kafka import Kafka
+from .kafka_config import render_properties
+from .plugins import INSTALLER, MANIFEST, plugin_files
+from .platform import Platform
+from .quantity import Memory
+from .schema_registry import SchemaRegistry
+from .settings import Settings
+from .topology import CONNECT
+
+UID = 1000  # the Kafka image's appuser; the JDK image runs as any user
+NAME = CONNECT.name
+WORKER_DIR = "/etc/connect/worker"
+PLUGIN_FILES_DIR = "/etc/connect/plugin-sources"
+# javac and the downloads fit well below the worker's own limit, so the init container does not
+# raise the pod's effective memory request above the budget.
+INSTALLER_MEMORY = Memory.mebibytes(384)
+
+
+class Connect(pulumi.ComponentResource):
+    url: str
+    host_url: str
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        platform: Platform,
+        kafka: Kafka,
+        schema_registry: SchemaRegistry,
+        archive: Archive,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("data-ingestion:connect:Connect", name, None, opts)
+        namespace = settings.config.namespace
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
+        [host_port] = [port for port in settings.host_ports if port.workload is CONNECT]
+
+        def metadata(object_name: str) -> kubernetes.meta.v1.ObjectMetaArgs:
+            return kubernetes.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=CONNECT.labels)
+
+        # The sink's AWS key, mounted as files that the directory config provider reads.
+        self.s3_credentials = kubernetes.core.v1.Secret(
+            "s3-sink-credentials",
+            metadata=metadata(cconf.S3_CREDENTIALS_SECRET),
+            type="Opaque",
+            string_data={
+                cconf.ACCESS_KEY_ID_FILE: archive.access_key_id,
+                cconf.SECRET_ACCESS_KEY_FILE: archive.secret_access_key,
+            },
+            opts=in_namespace,
+        )
+        worker = {"worker.properties": render_properties(cconf.worker_properties(settings))}
+        self.worker_config = kubernetes.core.v1.ConfigMap(
+            "connect-worker-config", metadata=metadata("connect-worker"), data=worker, opts=in_namespace
+        )
+        plugins = plugin_files()
+        self.plugin_config = kubernetes.core.v1.ConfigMap(
+            "connect-plugins-config", metadata=metadata("connect-plugins"), data=plugins, opts=in_namespace
+        )
+
+        in_cluster, external = service_specs(CONNECT, "rest", host_port)
+        self.service = kubernetes.core.v1.Service(f"{NAME}-service", metadata=metadata(NAME), spec=in_cluster, opts=in_namespace)
+        kubernetes.core.v1.Service(
+            f"{NAME}-node-port-service", metadata=metadata(f"{NAME}-external"), spec=external, opts=in_namespace
+        )
+
+        rest = CONNECT.ports["rest"]
+        self.deployment = kubernetes.apps.v1.Deployment(
+            NAME,
+            metadata=metadata(NAME),
+            spec={
+                "replicas": settings.config.connect_workers,
+                "selector": {"matchLabels": CONNECT.selector},
+                # One worker down at a time and none extra: the budget counts connectWorkers workers.
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+                "template": {
+                    "metadata": {
+                        "labels": CONNECT.labels,
+                        "annotations": {"data-ingestion/config-checksum": checksum(worker, plugins)},
+                    },
+                    "spec": {
+                        "serviceAccountName": CONNECT.service_account,
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                        "terminationGracePeriodSeconds": 30,
+                        "securityContext": pod_security_context(UID),
+                        "initContainers": [
+                            {
+                                "name": "install-plugins",
+                                "image": cconf.INSTALLER_IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": [
+                                    "java", f"{PLUGIN_FILES_DIR}/{INSTALLER}", f"{PLUGIN_FILES_DIR}/{MANIFEST}",
+                                    cconf.PLUGIN_PATH, "/tmp/plugin-cache",
+                                ],
+                                "env": [
+                                    {"name": "HOME", "value": "/tmp"},
+                                    {"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx192m -XX:TieredStopAtLevel=1"},
+                                ],
+                                "resources": resources(INSTALLER_MEMORY, "100m"),
+                                "securityContext": container_security_context(),
+                                "volumeMounts": [
+                                    {"name": "plugins", "mountPath": cconf.PLUGIN_PATH},
+                                    {"name": "plugin-sources", "mountPath": PLUGIN_FILES_DIR, "readOnly": True},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "containers": [
+                            {
+                                "name": NAME,
+                                "image": cconf.IMAGE,
+                                "imagePullPolicy": "IfNotPresent",
+                                "command": ["/opt/kafka/bin/connect-distributed.sh", f"{WORKER_DIR}/worker.properties"],
+                                "env": [
+                                    pod_ip_env(),
+                                    {"name": "KAFKA_HEAP_OPTS", "value": jvm_heap_options(cconf.connect_heap(settings))},
+                                    {
+                                        "name": "KAFKA_JVM_PERFORMANCE_OPTS",
+                                        "value": "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:MaxMetaspaceSize=128m "
+                                        "-XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=64m "
+                                        "-Djava.awt.headless=true",
+                                    },
+                                    {"name": "LOG_DIR", "value": "/tmp/connect-logs"},
+                                ],
+                                "ports": [{"name": "rest", "containerPort": rest, "protocol": "TCP"}],
+                                "resources": resources(settings.config.connect_memory, "250m"),
+                                "securityContext": container_security_context(),
+                                # Scanning the plugins and joining the group takes a JVM a while.
+                                "startupProbe": http_probe("/", "rest", 5, 60),
+                                "readinessProbe": http_probe("/connectors", "rest", 10, 3),
+                                "livenessProbe": http_probe("/", "rest", 20, 6),
+                                "volumeMounts": [
+                                    {"name": "plugins", "mountPath": cconf.PLUGIN_PATH, "readOnly": True},
+                                    {"name": "worker", "mountPath": WORKER_DIR, "readOnly": True},
+                                    {
+                                        "name": "s3-credentials",
+                                        "mountPath": f"{cconf.SECRETS_DIR}/{cconf.S3_CREDENTIALS}",
+                                        "readOnly": True,
+                                    },
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "plugins", "emptyDir": {"sizeLimit": "256Mi"}},
+                            {"name": "plugin-sources", "configMap": {"name": "connect-plugins"}},
+                            {"name": "worker", "configMap": {"name": "connect-worker"}},
+                            {
+                                "name": "s3-credentials",
+                                "secret": {"secretName": cconf.S3_CREDENTIALS_SECRET, "defaultMode": 0o440},
+                            },
+                            {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}},
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[
+                    platform.namespace_resource,
+                    platform.service_accounts[NAME],
+                    kafka.stateful_set,
+                    schema_registry.deployment,
+                    self.s3_credentials,
+                    self.worker_config,
+                    self.plugin_config,
+                ],
+            ),
+        )
+
+        self.url = f"http://{NAME}.{namespace}.svc:{rest}"
+        self.host_url = f"http://localhost:{host_port.host_port}"
+        self.register_outputs({"url": self.url, "hostUrl": self.host_url})

@@ -1,0 +1,117 @@
+"""The Kafka Connect plugins, each declared once: name, pinned version, where it comes from, sha256.
+
+`plugin_files()` renders the declaration as a manifest for `connect/InstallPlugins.java`, together
+with the installer and the S3 sink's sources. The Connect pod's init container runs exactly these
+files (from a ConfigMap) and the data-plane tests run them too (from a temp directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+from .kafka_config import KAFKA_VERSION
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+CONNECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "connect")
+INSTALLER = "InstallPlugins.java"
+MANIFEST = "plugins.tsv"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    group: str
+    artifact: str
+    version: str
+    sha256: str
+    classifier: str = ""
+    extension: str = "jar"
+
+    @property
+    def file_name(self) -> str:
+        classifier = f"-{self.classifier}" if self.classifier else ""
+        return f"{self.artifact}-{self.version}{classifier}.{self.extension}"
+
+    @property
+    def url(self) -> str:
+        return f"{MAVEN_CENTRAL}/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.file_name}"
+
+
+@dataclass(frozen=True)
+class Plugin:
+    name: str
+    version: str
+    connector_class: str
+    archives: tuple[Artifact, ...] = ()
+    # Built from the sources in connect/<name>/ against these jars (which Connect itself provides at
+    # run time, so they are not installed).
+    compile_against: tuple[Artifact, ...] = ()
+    sources: tuple[str, ...] = ()
+    services: tuple[tuple[str, str], ...] = field(default=())
+
+
+DEBEZIUM_VERSION = "3.7.0.Final"
+DEBEZIUM_POSTGRES = Plugin(
+    name="debezium-connector-postgres",
+    version=DEBEZIUM_VERSION,
+    connector_class="io.debezium.connector.postgresql.PostgresConnector",
+    archives=(
+        Artifact(
+            "io.debezium", "debezium-connector-postgres", DEBEZIUM_VERSION,
+            "660673cbabd2f269da21409208ebd0f0d9977bd92e824fc9daa272f240e88e51",
+            classifier="plugin", extension="tar.gz",
+        ),
+    ),
+)
+
+# The project's own S3 sink (connect/s3-sink/): Aiven's and Confluent's sinks are not published to
+# Maven Central, the one artifact source every machine of ours and every user's cluster can reach.
+S3_SINK = Plugin(
+    name="s3-sink",
+    version="1.0.0",
+    connector_class="dataingestion.connect.s3.S3SinkConnector",
+    compile_against=(
+        Artifact("org.apache.kafka", "connect-api", KAFKA_VERSION,
+                 "5ce6158d453d2d84ab3509260fff872c67fb532a51519da6acafc6835bc48cfe"),
+        Artifact("org.apache.kafka", "connect-json", KAFKA_VERSION,
+                 "ebd6d4900eb6835f30c6ce74b5f6d4a4fdc19e0a4a1de8da2f4463ea3ef20e41"),
+        Artifact("org.apache.kafka", "kafka-clients", KAFKA_VERSION,
+                 "52501b7b47510c66f898871adaf6d2968ab7246561d44ced43643a8a587f0b36"),
+        Artifact("org.slf4j", "slf4j-api", "1.7.36",
+                 "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0"),
+    ),
+    sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java"),
+    services=(("org.apache.kafka.connect.sink.SinkConnector", "dataingestion.connect.s3.S3SinkConnector"),),
+)
+
+PLUGINS = (DEBEZIUM_POSTGRES, S3_SINK)
+
+
+def _read(*path: str) -> str:
+    with open(os.path.join(CONNECT_DIR, *path), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def plugin_files() -> dict[str, str]:
+    """File name → content: the manifest, the installer and every source it compiles (one flat
+    directory, as a ConfigMap mounts it)."""
+    files: dict[str, str] = {INSTALLER: _read(INSTALLER)}
+    lines = ["# plugin\tkind\tlocation\tsha256 (or, for a service, the implementation)"]
+    for plugin in PLUGINS:
+        for archive in plugin.archives:
+            lines.append(f"{plugin.name}\tarchive\t{archive.url}\t{archive.sha256}")
+        for jar in plugin.compile_against:
+            lines.append(f"{plugin.name}\tclasspath\t{jar.url}\t{jar.sha256}")
+        for source in plugin.sources:
+            text = _read(plugin.name, source)
+            files[source] = text
+            lines.append(f"{plugin.name}\tsource\t{source}\t{_sha256(text)}")
+        for interface, implementation in plugin.services:
+            lines.append(f"{plugin.name}\tservice\t{interface}\t{implementation}")
+    files[MANIFEST] = "\n".join(lines) + "\n"
+    return files

@@ -1,0 +1,234 @@
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import java.util.stream.Stream;
+import java.util.zip.GZIPInputStream;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+
+/**
+ * Installs Kafka Connect plugins from a manifest into a plugin.path directory, verifying the sha256
+ * of everything it downloads or compiles. Run with the JDK's source launcher:
+ *
+ *   java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]
+ *
+ * Manifest lines are tab-separated: plugin, kind, location, sha256 (or, for a service, the class).
+ *   archive    a .tar.gz of the plugin's jars, unpacked without its top directory
+ *   jar        a jar placed in the plugin's directory
+ *   classpath  a jar needed only to compile the plugin's sources
+ *   source     a .java file beside the manifest, compiled into <plugin>.jar
+ *   service    a ServiceLoader entry of <plugin>.jar: interface, then implementation
+ */
+public class InstallPlugins {
+  record Entry(String plugin, String kind, String location, String check) {}
+
+  static final class Plugin {
+    final List<Path> classpath = new ArrayList<>();
+    final List<Path> sources = new ArrayList<>();
+    final Map<String, List<String>> services = new TreeMap<>();
+  }
+
+  public static void main(String[] args) throws Exception {
+    if (args.length < 2) {
+      System.err.println("usage: java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]");
+      System.exit(2);
+    }
+    Path manifest = Path.of(args[0]).toAbsolutePath();
+    Path pluginDir = Path.of(args[1]).toAbsolutePath();
+    Path cache = args.length > 2 ? Path.of(args[2]).toAbsolutePath() : Files.createTempDirectory("plugins");
+    Files.createDirectories(pluginDir);
+    Files.createDirectories(cache);
+    HttpClient http = HttpClient.newBuilder()
+        .followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(20)).build();
+
+    Map<String, Plugin> plugins = new LinkedHashMap<>();
+    for (String line : Files.readAllLines(manifest)) {
+      if (line.isBlank() || line.startsWith("#")) {
+        continue;
+      }
+      String[] f = line.split("\t");
+      if (f.length != 4) {
+        throw new IllegalArgumentException("manifest line needs 4 tab-separated fields: " + line);
+      }
+      Entry e = new Entry(f[0], f[1], f[2], f[3]);
+      Plugin plugin = plugins.computeIfAbsent(e.plugin(), name -> new Plugin());
+      Path target = pluginDir.resolve(e.plugin());
+      switch (e.kind()) {
+        case "archive" -> unpackTarGz(fetch(http, e, cache), target);
+        case "jar" -> {
+          Files.createDirectories(target);
+          Path jar = fetch(http, e, cache);
+          Files.copy(jar, target.resolve(fileName(e.location())), StandardCopyOption.REPLACE_EXISTING);
+        }
+        case "classpath" -> plugin.classpath.add(fetch(http, e, cache));
+        case "source" -> {
+          Path source = manifest.getParent().resolve(e.location());
+          verify(e, source);
+          plugin.sources.add(source);
+        }
+        case "service" -> plugin.services.computeIfAbsent(e.location(), k -> new ArrayList<>()).add(e.check());
+        default -> throw new IllegalArgumentException("unknown kind '" + e.kind() + "' in: " + line);
+      }
+    }
+    for (Map.Entry<String, Plugin> entry : plugins.entrySet()) {
+      if (!entry.getValue().sources.isEmpty()) {
+        compile(entry.getKey(), entry.getValue(), pluginDir.resolve(entry.getKey()));
+      }
+    }
+    System.out.println("installed " + String.join(", ", plugins.keySet()) + " into " + pluginDir);
+  }
+
+  static String fileName(String location) {
+    return location.substring(location.lastIndexOf('/') + 1);
+  }
+
+  /** The artifact at e.location, from the cache when a verified copy is there. */
+  static Path fetch(HttpClient http, Entry e, Path cache) throws Exception {
+    Path cached = cache.resolve(e.check() + "-" + fileName(e.location()));
+    if (Files.exists(cached) && sha256(cached).equals(e.check())) {
+      return cached;
+    }
+    Path partial = Files.createTempFile(cache, "download", ".part");
+    Exception last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try {
+        HttpResponse<Path> response = http.send(
+            HttpRequest.newBuilder(URI.create(e.location())).timeout(Duration.ofMinutes(5)).build(),
+            HttpResponse.BodyHandlers.ofFile(partial));
+        if (response.statusCode() != 200) {
+          throw new IOException("HTTP " + response.statusCode());
+        }
+        last = null;
+        break;
+      } catch (IOException failure) {
+        last = failure;
+        Thread.sleep(2000L * attempt);
+      }
+    }
+    if (last != null) {
+      Files.deleteIfExists(partial);
+      throw new IOException("plugin " + e.plugin() + ": cannot download " + e.location() + ": " + last, last);
+    }
+    verify(e, partial);
+    Files.move(partial, cached, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    return cached;
+  }
+
+  static void verify(Entry e, Path file) throws Exception {
+    String actual = sha256(file);
+    if (!actual.equals(e.check())) {
+      throw new SecurityException("plugin " + e.plugin() + ": " + e.location() + " has sha256 " + actual
+          + ", the manifest pins " + e.check() + "; refusing to install it");
+    }
+  }
+
+  static String sha256(Path file) throws Exception {
+    MessageDigest digest = MessageDigest.getInstance("SHA-256");
+    try (InputStream in = Files.newInputStream(file)) {
+      byte[] buffer = new byte[1 << 16];
+      for (int n; (n = in.read(buffer)) > 0; ) {
+        digest.update(buffer, 0, n);
+      }
+    }
+    StringBuilder hex = new StringBuilder();
+    for (byte b : digest.digest()) {
+      hex.append(String.format("%02x", b & 0xff));
+    }
+    return hex.toString();
+  }
+
+  /** Regular files of a (ustar or GNU) tar.gz, written under target without the first path element. */
+  static void unpackTarGz(Path archive, Path target) throws IOException {
+    Files.createDirectories(target);
+    try (InputStream in = new GZIPInputStream(Files.newInputStream(archive), 1 << 16)) {
+      byte[] header = new byte[512];
+      String longName = null;
+      while (in.readNBytes(header, 0, 512) == 512) {
+        if (header[0] == 0) {
+          break; // end-of-archive marker
+        }
+        String name = field(header, 0, 100);
+        String prefix = field(header, 345, 155);
+        long size = Long.parseLong(field(header, 124, 12).trim().isEmpty() ? "0" : field(header, 124, 12).trim(), 8);
+        char type = (char) header[156];
+        byte[] body = in.readNBytes((int) size);
+        in.skipNBytes((512 - size % 512) % 512);
+        if (type == 'L') {
+          longName = new String(body, StandardCharsets.UTF_8).replace("\0", "");
+          continue;
+        }
+        String path = longName != null ? longName : (prefix.isEmpty() ? name : prefix + "/" + name);
+        longName = null;
+        if (type != '0' && type != '\0') {
+          continue; // directories are created as needed; links and pax headers are not used by plugins
+        }
+        int slash = path.indexOf('/');
+        String inside = slash >= 0 ? path.substring(slash + 1) : path;
+        Path out = target.resolve(inside).normalize();
+        if (inside.isEmpty() || !out.startsWith(target)) {
+          throw new IOException("refusing archive entry outside the plugin directory: " + path);
+        }
+        Files.createDirectories(out.getParent());
+        Files.write(out, body);
+      }
+    }
+  }
+
+  static String field(byte[] header, int offset, int length) {
+    int end = offset;
+    while (end < offset + length && header[end] != 0) {
+      end++;
+    }
+    return new String(header, offset, end - offset, StandardCharsets.UTF_8);
+  }
+
+  static void compile(String name, Plugin plugin, Path target) throws IOException {
+    JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+    if (javac == null) {
+      throw new IllegalStateException("plugin " + name + " is built from source and needs a JDK, not a JRE");
+    }
+    Path classes = Files.createTempDirectory("classes");
+    List<String> arguments = new ArrayList<>(List.of("--release", "17", "-nowarn", "-d", classes.toString(),
+        "-cp", String.join(java.io.File.pathSeparator, plugin.classpath.stream().map(Path::toString).toList())));
+    plugin.sources.forEach(source -> arguments.add(source.toString()));
+    ByteArrayOutputStream errors = new ByteArrayOutputStream();
+    if (javac.run(null, null, errors, arguments.toArray(String[]::new)) != 0) {
+      throw new IllegalStateException("plugin " + name + " does not compile:\n" + errors);
+    }
+    Files.createDirectories(target);
+    Path jar = target.resolve(name + ".jar");
+    Path partial = target.resolve(name + ".jar.part");
+    try (OutputStream file = Files.newOutputStream(partial); JarOutputStream out = new JarOutputStream(file);
+         Stream<Path> walk = Files.walk(classes)) {
+      for (Path path : walk.filter(Files::isRegularFile).sorted().toList()) {
+        out.putNextEntry(new JarEntry(classes.relativize(path).toString().replace('\\', '/')));
+        Files.copy(path, out);
+        out.closeEntry();
+      }
+      for (Map.Entry<String, List<String>> service : plugin.services.entrySet()) {
+        out.putNextEntry(new JarEntry("META-INF/services/" + service.getKey()));
+        out.write((String.join("\n", service.getValue()) + "\n").getBytes(StandardCharsets.UTF_8));
+        out.closeEntry();
+      }
+    }
+    Files.move(partial, jar, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+}

@@ -1,0 +1,200 @@
+import json
+import re
+
+import pytest
+
+from components import connect_config as cconf
+from components.kafka_config import KAFKA_VERSION
+from components.plugins import MANIFEST, MAVEN_CENTRAL, PLUGINS, plugin_files
+from components.quantity import Memory
+from components.settings import SettingsError, parse_settings
+from tests.stackgraph import SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, plain, run_stack, walk
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return run_stack("dev")
+
+
+def pod(graph, name):
+    return graph.one(DEPLOYMENT, name).inputs["spec"]["template"]["spec"]
+
+
+def env(container):
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
+
+
+def heap_mib(options: str) -> int:
+    [size] = set(re.findall(r"-Xm[sx](\d+)m", options))
+    return int(size)
+
+
+def worker(graph) -> dict[str, str]:
+    text = graph.one(CONFIG_MAP, "connect-worker-config").inputs["data"]["worker.properties"]
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_schema_registry_stores_schemas_in_kafka_with_rf_3(graph):
+    [container] = pod(graph, "schema-registry")["containers"]
+    variables = env(container)
+    servers = variables["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"].split(",")
+    assert servers == [f"PLAINTEXT://kafka-{i}.kafka-headless.data-ingestion.svc.cluster.local:9092" for i in range(3)]
+    assert variables["SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert variables["SCHEMA_REGISTRY_HOST_NAME"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_schema_registry_heap_is_explicit_and_below_its_limit(graph):
+    [container] = pod(graph, "schema-registry")["containers"]
+    limit = Memory.parse(container["resources"]["limits"]["memory"])
+    assert limit == Memory.parse("512Mi")
+    assert heap_mib(env(container)["SCHEMA_REGISTRY_HEAP_OPTS"]) <= limit.mib * 0.6
+
+
+def test_schema_registry_is_pinned_hardened_and_probed_without_service_links(graph):
+    spec = pod(graph, "schema-registry")
+    [container] = spec["containers"]
+    assert re.fullmatch(r"confluentinc/cp-schema-registry:\d+\.\d+\.\d+", container["image"])
+    assert spec["enableServiceLinks"] is False and spec["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+
+
+def test_connect_internal_topics_are_replicated_three_times(graph):
+    properties = worker(graph)
+    for topic in ("config", "offset", "status"):
+        assert properties[f"{topic}.storage.replication.factor"] == "3"
+    assert properties["bootstrap.servers"].count(":9092") == 3
+    assert properties["group.id"] == "data-ingestion-connect"
+
+
+def test_connect_declares_config_providers_confined_to_the_secrets(graph):
+    properties = worker(graph)
+    assert properties["config.providers"] == "directory,file,env"
+    assert properties["config.providers.directory.class"].endswith("DirectoryConfigProvider")
+    assert properties["config.providers.directory.param.allowed.paths"] == cconf.SECRETS_DIR
+    assert properties["config.providers.file.param.allowed.paths"] == cconf.SECRETS_DIR
+    assert properties["config.providers.env.param.allowlist.pattern"] == "^POD_IP$"
+    # The placeholder a connector config carries points inside what the provider may read.
+    placeholder = cconf.secret_placeholder(cconf.SECRET_ACCESS_KEY_FILE)
+    assert placeholder == "${directory:/run/secrets/connect/s3:aws-secret-access-key}"
+
+
+def test_connect_uses_a_short_offset_flush_and_json(graph):
+    properties = worker(graph)
+    assert int(properties["offset.flush.interval.ms"]) <= 10_000
+    assert properties["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+    assert properties["connector.client.config.override.policy"] == "All"
+    assert properties["producer.acks"] == "all"
+
+
+def test_connect_heap_is_explicit_and_below_its_limit(graph):
+    [container] = pod(graph, "connect")["containers"]
+    limit = Memory.parse(container["resources"]["limits"]["memory"])
+    assert limit == Memory.parse("768Mi")
+    assert heap_mib(env(container)["KAFKA_HEAP_OPTS"]) <= limit.mib * 0.6
+    [installer] = pod(graph, "connect")["initContainers"]
+    assert Memory.parse(installer["resources"]["limits"]["memory"]) < limit
+
+
+def test_the_worker_runs_the_pinned_kafka_and_reads_plugins_from_plugin_path(graph):
+    spec = pod(graph, "connect")
+    [container] = spec["containers"]
+    assert container["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert mounts["plugins"]["mountPath"] == worker(graph)["plugin.path"]
+    assert mounts["plugins"]["readOnly"] is True
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] >= 180
+    assert env(container)["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert worker(graph)["rest.advertised.host.name"] == "${env:POD_IP}"
+
+
+def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
+    spec = pod(graph, "connect")
+    [installer] = spec["initContainers"]
+    assert installer["image"].startswith("eclipse-temurin:17.") and "latest" not in installer["image"]
+    assert installer["command"][:3] == [
+        "java", "/etc/connect/plugin-sources/InstallPlugins.java", "/etc/connect/plugin-sources/plugins.tsv"
+    ]
+    assert installer["command"][3] == cconf.PLUGIN_PATH
+    assert installer["securityContext"]["runAsNonRoot"] is True
+    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files()
+
+
+def test_every_plugin_is_pinned_with_a_checksum():
+    manifest = plugin_files()[MANIFEST]
+    entries = [line.split("\t") for line in manifest.splitlines() if not line.startswith("#")]
+    names = {plugin.name for plugin in PLUGINS}
+    assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink"}
+    downloads = [entry for entry in entries if entry[1] in ("archive", "jar", "classpath")]
+    assert downloads
+    for _, _, url, sha in downloads:
+        assert url.startswith(MAVEN_CENTRAL + "/") and re.fullmatch(r"[0-9a-f]{64}", sha), url
+        assert "SNAPSHOT" not in url and "latest" not in url
+    for plugin in PLUGINS:
+        for jar in plugin.compile_against:
+            if jar.group == "org.apache.kafka":
+                assert jar.version == KAFKA_VERSION, "compile against the Kafka the worker runs"
+    sources = [entry for entry in entries if entry[1] == "source"]
+    for _, _, name, sha in sources:
+        assert name in plugin_files() and re.fullmatch(r"[0-9a-f]{64}", sha)
+
+
+def test_the_sink_key_reaches_the_worker_only_as_a_secret_file(graph):
+    secret = graph.one("kubernetes:core/v1:Secret", "s3-sink-credentials")
+    data = secret.inputs["stringData"]
+    assert data[SECRET_SIG] == SECRET_MARK  # the whole map is a Pulumi secret
+    assert data["value"] == {
+        "aws-access-key-id": FAKE_ACCESS_KEY_ID, "aws-secret-access-key": FAKE_SECRET_ACCESS_KEY,
+    }
+    assert FAKE_SECRET_ACCESS_KEY not in json.dumps(plain(secret.wire))
+    spec = pod(graph, "connect")
+    [container] = spec["containers"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert volumes["s3-credentials"]["secret"]["secretName"] == "s3-sink-credentials"
+    for item in container["env"]:
+        assert "secretKeyRef" not in json.dumps(item)
+    for resource in graph.resources:
+        if resource.type != "kubernetes:core/v1:Secret":
+            assert FAKE_SECRET_ACCESS_KEY not in json.dumps(plain(resource.wire)), resource.name
+    for value in walk(worker(graph)):
+        assert FAKE_SECRET_ACCESS_KEY not in value
+
+
+def test_registry_and_connect_are_published_on_their_host_ports(graph):
+    services = {r.metadata["name"]: r.inputs["spec"] for r in graph.of_type(SERVICE)}
+    assert services["schema-registry-external"]["ports"][0]["nodePort"] == 30081
+    assert services["connect-external"]["ports"][0]["nodePort"] == 30083
+    assert graph.outputs["schemaRegistry"] == {
+        "inCluster": "http://schema-registry.data-ingestion.svc:8081", "host": "http://localhost:8081",
+    }
+    assert graph.outputs["connect"] == {"inCluster": "http://connect.data-ingestion.svc:8083", "host": "http://localhost:8083"}
+
+
+def test_the_host_port_offset_shifts_the_urls_not_the_node_ports():
+    graph = run_stack("dev-bob", {"hostPortOffset": 100})
+    assert graph.outputs["schemaRegistry"]["host"] == "http://localhost:8181"
+    assert graph.outputs["connect"]["host"] == "http://localhost:8183"
+    services = {r.metadata["name"]: r.inputs["spec"] for r in graph.of_type(SERVICE)}
+    assert services["connect-external"]["ports"][0]["nodePort"] == 30083
+
+
+def test_more_workers_are_counted_against_the_budget():
+    graph = run_stack("dev", {"connectWorkers": 2, "memoryBudget": "5Gi"})
+    assert graph.one(DEPLOYMENT, "connect").inputs["spec"]["replicas"] == 2
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("data-ingestion", "dev", {"connectWorkers": 2})
+    [problem] = raised.value.problems
+    assert problem.key == "data-ingestion:memoryBudget"
+    assert "connectWorkers 2" in problem.message
+
+
+def test_a_rollout_never_runs_more_pods_than_budgeted(graph):
+    for name in ("connect", "schema-registry"):
+        strategy = graph.one(DEPLOYMENT, name).inputs["spec"]["strategy"]
+        assert strategy["rollingUpdate"]["maxSurge"] == 0
