@@ -3,6 +3,7 @@
 import pulumi
 
 from components.archive import Archive
+from components.cdc import Connectors
 from components.cluster import Cluster, kubectl_hint
 from components.connect import Connect
 from components.kafka import Kafka
@@ -11,6 +12,7 @@ from components.postgres import Postgres
 from components.schema_registry import SchemaRegistry
 from components.settings import load_settings
 from components.storage import Storage
+from connectors.configs import SINK_NAME, SOURCE_NAME
 
 settings = load_settings()  # every config problem is reported here, before any resource exists
 
@@ -22,7 +24,8 @@ postgres = Postgres("postgres", settings, platform, storage, on_cluster)
 kafka = Kafka("kafka", settings, platform, storage, on_cluster)
 schema_registry = SchemaRegistry("schema-registry", settings, platform, kafka, on_cluster)
 archive = Archive("archive", settings)
-connect = Connect("connect", settings, platform, kafka, schema_registry, archive, on_cluster)
+connect = Connect("connect", settings, platform, kafka, schema_registry, postgres, archive, on_cluster)
+connectors = Connectors("connectors", settings, cluster, postgres, connect, archive)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
@@ -43,6 +46,13 @@ pulumi.export(
 pulumi.export("kafka", {"inCluster": kafka.bootstrap_servers, "host": kafka.host_bootstrap_servers})
 pulumi.export("schemaRegistry", {"inCluster": schema_registry.url, "host": schema_registry.host_url})
 pulumi.export("connect", {"inCluster": connect.url, "host": connect.host_url})
+pulumi.export(
+    "connectors",
+    {
+        "source": {"name": SOURCE_NAME, "state": connectors.source.state},
+        "sink": {"name": SINK_NAME, "state": connectors.sink.state},
+    },
+)
 pulumi.export(
     "archive",
     {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix},

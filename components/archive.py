@@ -125,7 +125,7 @@ class Archive(pulumi.ComponentResource):
             tags=tags,
             opts=on_aws,
         )
-        aws.iam.UserPolicy(
+        sink_policy = aws.iam.UserPolicy(
             "archive-sink-write",
             user=user.name,
             policy=pulumi.Output.all(bucket.arn, kms_key_arn).apply(
@@ -135,6 +135,8 @@ class Archive(pulumi.ComponentResource):
         )
         access_key = aws.iam.AccessKey("archive-sink-key", user=user.name, opts=on_aws)
         self.sink_user = user
+        # What must exist before the sink can write: the bucket as configured, and its identity.
+        self.sink_grants: list[pulumi.Resource] = [bucket, versioning, sink_policy, access_key]
         self.access_key_id = pulumi.Output.secret(access_key.id)
         self.secret_access_key = pulumi.Output.secret(access_key.secret)
 

@@ -19,8 +19,10 @@ from .k8s import (
 )
 from .kafka import Kafka
 from .kafka_config import render_properties
+from .postgres_config import CDC_PASSWORD_KEY, CREDENTIALS_SECRET
 from .plugins import INSTALLER, MANIFEST, plugin_files
 from .platform import Platform
+from .postgres import Postgres
 from .quantity import Memory
 from .schema_registry import SchemaRegistry
 from .settings import Settings
@@ -46,6 +48,7 @@ class Connect(pulumi.ComponentResource):
         platform: Platform,
         kafka: Kafka,
         schema_registry: SchemaRegistry,
+        postgres: Postgres,
         archive: Archive,
         opts: pulumi.ResourceOptions | None = None,
     ):
@@ -157,6 +160,11 @@ class Connect(pulumi.ComponentResource):
                                         "mountPath": f"{cconf.SECRETS_DIR}/{cconf.S3_CREDENTIALS}",
                                         "readOnly": True,
                                     },
+                                    {
+                                        "name": "postgres-credentials",
+                                        "mountPath": f"{cconf.SECRETS_DIR}/{cconf.POSTGRES_CREDENTIALS}",
+                                        "readOnly": True,
+                                    },
                                     {"name": "tmp", "mountPath": "/tmp"},
                                 ],
                             }
@@ -168,6 +176,15 @@ class Connect(pulumi.ComponentResource):
                             {
                                 "name": "s3-credentials",
                                 "secret": {"secretName": cconf.S3_CREDENTIALS_SECRET, "defaultMode": 0o440},
+                            },
+                            {
+                                # Only the CDC role's password: Connect has no use for the superuser's.
+                                "name": "postgres-credentials",
+                                "secret": {
+                                    "secretName": CREDENTIALS_SECRET,
+                                    "items": [{"key": CDC_PASSWORD_KEY, "path": cconf.POSTGRES_PASSWORD_FILE}],
+                                    "defaultMode": 0o440,
+                                },
                             },
                             {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}},
                         ],
@@ -182,6 +199,7 @@ class Connect(pulumi.ComponentResource):
                     kafka.stateful_set,
                     schema_registry.deployment,
                     self.s3_credentials,
+                    postgres.secret,
                     self.worker_config,
                     self.plugin_config,
                 ],

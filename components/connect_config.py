@@ -7,6 +7,7 @@ addresses, ports and paths it is given differ.
 from __future__ import annotations
 
 from .k8s import jvm_heap
+from .postgres_config import CDC_PASSWORD_KEY
 from .kafka_config import KAFKA_VERSION, bootstrap_servers
 from .quantity import Memory
 from .settings import Settings
@@ -19,7 +20,10 @@ SCHEMA_REGISTRY_IMAGE = "confluentinc/cp-schema-registry:8.0.0"
 
 PLUGIN_PATH = "/opt/connect/plugins"
 SECRETS_DIR = "/run/secrets/connect"
-S3_CREDENTIALS = "s3"  # a sub-directory of SECRETS_DIR, one file per key of the Secret
+# Sub-directories of SECRETS_DIR, one file per key of the mounted Secret.
+S3_CREDENTIALS = "s3"
+POSTGRES_CREDENTIALS = "postgres"
+POSTGRES_PASSWORD_FILE = CDC_PASSWORD_KEY
 S3_CREDENTIALS_SECRET = "s3-sink-credentials"
 ACCESS_KEY_ID_FILE = "aws-access-key-id"
 SECRET_ACCESS_KEY_FILE = "aws-secret-access-key"
@@ -44,10 +48,10 @@ def schema_registry_heap(settings: Settings) -> Memory:
     return jvm_heap(settings.config.schema_registry_memory, SCHEMA_REGISTRY_HEAP_FRACTION)
 
 
-def secret_placeholder(file_name: str, secrets_dir: str = SECRETS_DIR) -> str:
+def secret_placeholder(file_name: str, secrets_dir: str = SECRETS_DIR, folder: str = S3_CREDENTIALS) -> str:
     """What a connector config carries instead of a secret: the worker reads the file when it starts
     the connector, and neither the REST API nor the config topic ever holds the value."""
-    return f"${{directory:{secrets_dir}/{S3_CREDENTIALS}:{file_name}}}"
+    return f"${{directory:{secrets_dir}/{folder}:{file_name}}}"
 
 
 def worker_properties(

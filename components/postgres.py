@@ -20,9 +20,9 @@ DATA_DIR = "/var/lib/postgresql/data"
 SECRETS_DIR = "/run/secrets/postgres"
 INIT_SQL_PATH = f"{pgconf.CONFIG_DIR}/init.sql"
 
-SECRET_NAME = "postgres-credentials"
+SECRET_NAME = pgconf.CREDENTIALS_SECRET
 SUPERUSER_PASSWORD_KEY = "superuser-password"
-CDC_PASSWORD_KEY = "cdc-password"
+CDC_PASSWORD_KEY = pgconf.CDC_PASSWORD_KEY
 CDC_USER_KEY = "cdc-user"
 
 

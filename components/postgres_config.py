@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 DATABASE = "appdb"
 SCHEMA = "inventory"
 CAPTURED_TABLES = (f"{SCHEMA}.customers", f"{SCHEMA}.orders")
+# The Secret with the tier's passwords; Connect mounts the CDC role's key from it.
+CREDENTIALS_SECRET = "postgres-credentials"
+CDC_PASSWORD_KEY = "cdc-password"
 HEARTBEAT_SCHEMA = "cdc"
 HEARTBEAT_TABLE = f"{HEARTBEAT_SCHEMA}.heartbeat"
 CDC_ROLE = "cdc_reader"

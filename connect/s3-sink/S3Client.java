@@ -25,10 +25,12 @@ final class S3Client {
   static final class UploadException extends Exception {
     private static final long serialVersionUID = 1L;
     final boolean transient_;
+    final int status; // 0 when S3 was not reached
 
-    UploadException(String message, boolean transient_, Throwable cause) {
+    UploadException(String message, boolean transient_, int status, Throwable cause) {
       super(message, cause);
       this.transient_ = transient_;
+      this.status = status;
     }
   }
 
@@ -82,10 +84,10 @@ final class S3Client {
     try {
       response = http.send(request, HttpResponse.BodyHandlers.ofString());
     } catch (IOException e) {
-      throw new UploadException("cannot reach S3 at " + base + ": " + e, true, e);
+      throw new UploadException("cannot reach S3 at " + base + ": " + e, true, 0, e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new UploadException("interrupted while uploading to " + base, true, e);
+      throw new UploadException("interrupted while uploading to " + base, true, 0, e);
     }
     int status = response.statusCode();
     if (status / 100 == 2) {
@@ -93,7 +95,7 @@ final class S3Client {
     }
     String detail = response.body().length() > 500 ? response.body().substring(0, 500) : response.body();
     boolean retry = status == 429 || status == 408 || status / 100 == 5;
-    throw new UploadException("S3 answered " + status + " to PUT " + uri + ": " + detail, retry, null);
+    throw new UploadException("S3 answered " + status + " to PUT " + uri + ": " + detail, retry, status, null);
   }
 
   static String encodePath(String key) {

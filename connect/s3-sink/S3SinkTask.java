@@ -29,9 +29,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class S3SinkTask extends SinkTask {
   private static final Logger LOG = LoggerFactory.getLogger(S3SinkTask.class);
+  // A new IAM key or policy takes a while to reach every S3 endpoint: early refusals are retried.
+  private static final long IAM_PROPAGATION_MS = 120_000L;
 
   private S3SinkConfig config;
   private S3Client s3;
+  private long startedAt;
   private final JsonConverter json = new JsonConverter();
   private final Map<TopicPartition, Batch> batches = new HashMap<>();
   private final Map<TopicPartition, Long> uploadedUpTo = new HashMap<>();
@@ -97,6 +100,7 @@ public final class S3SinkTask extends SinkTask {
   public void start(Map<String, String> properties) {
     config = new S3SinkConfig(properties);
     s3 = config.client();
+    startedAt = System.currentTimeMillis();
     json.configure(Map.of("schemas.enable", "false", "decimal.format", "NUMERIC"), false);
   }
 
@@ -184,7 +188,8 @@ public final class S3SinkTask extends SinkTask {
       // The batch is dropped and the records are asked for again: the replay rebuilds it from
       // firstOffset, so the retried object gets the same key.
       batches.remove(batch.partition);
-      if (e.transient_) {
+      boolean propagating = e.status == 403 && System.currentTimeMillis() - startedAt < IAM_PROPAGATION_MS;
+      if (e.transient_ || propagating) {
         context.timeout(config.retryBackoffMs());
         context.offset(batch.partition, batch.firstOffset);
         throw new RetriableException("S3 sink: upload of s3://" + config.bucket() + "/" + key

@@ -1,0 +1,58 @@
+"""The connectors tier: the Debezium source and the S3 sink, as resources of the stack."""
+
+from __future__ import annotations
+
+import pulumi
+
+from connectors import configs
+from connectors.provider import KafkaConnector
+
+from .archive import Archive
+from .cluster import Cluster
+from .connect import Connect
+from .postgres import Postgres
+from .settings import Settings
+
+
+class Connectors(pulumi.ComponentResource):
+    source: KafkaConnector
+    sink: KafkaConnector
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        cluster: Cluster,
+        postgres: Postgres,
+        connect: Connect,
+        archive: Archive,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("data-ingestion:connectors:Connectors", name, None, opts)
+        # The provider talks to Connect from where `pulumi up` runs: the laptop, through the NodePort.
+        url = connect.host_url
+        # A new cluster has an empty Connect: its connectors must be created anew, not assumed.
+        cluster_id = cluster.command.id if cluster.command is not None else cluster.cluster_name
+        database = configs.Database(host=postgres.host, port=postgres.port)
+        self.source = KafkaConnector(
+            configs.SOURCE_NAME,
+            connect_url=url,
+            connector_name=configs.SOURCE_NAME,
+            config=configs.debezium_source(settings, database),
+            cluster_id=cluster_id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.deployment]),
+        )
+        sink_config = archive.bucket_name.apply(
+            lambda bucket: configs.s3_sink(settings, configs.Bucket(bucket, archive.region, archive.prefix))
+        )
+        self.sink = KafkaConnector(
+            configs.SINK_NAME,
+            connect_url=url,
+            connector_name=configs.SINK_NAME,
+            config=sink_config,
+            cluster_id=cluster_id,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[connect.deployment, connect.s3_credentials, *archive.sink_grants]
+            ),
+        )
+        self.register_outputs({"source": self.source.state, "sink": self.sink.state})

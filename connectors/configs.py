@@ -1,0 +1,117 @@
+"""Connector configurations as pure functions: settings in, the config map Kafka Connect takes out.
+
+Secrets appear only as config-provider placeholders; the worker resolves them from mounted files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components import connect_config as cconf
+from components import postgres_config as pgconf
+from components.plugins import DEBEZIUM_POSTGRES, S3_SINK
+from components.settings import Settings
+
+SOURCE_NAME = "postgres-source"
+SINK_NAME = "s3-sink"
+TOPIC_PREFIX = "cdc"
+# Change topics: enough partitions for the sink to spread over tasks later, few enough for 2 cores.
+TOPIC_PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int
+    name: str = pgconf.DATABASE
+    user: str = pgconf.CDC_ROLE
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    region: str
+    prefix: str
+    endpoint: str = ""  # empty: AWS itself; otherwise an S3-compatible store, addressed by path
+
+
+def change_topics() -> list[str]:
+    """The topic of each captured table: <prefix>.<schema>.<table>."""
+    return [f"{TOPIC_PREFIX}.{table}" for table in pgconf.CAPTURED_TABLES]
+
+
+def debezium_source(settings: Settings, database: Database, secrets_dir: str = cconf.SECRETS_DIR) -> dict[str, str]:
+    rf = settings.replication_factor
+    return {
+        "connector.class": DEBEZIUM_POSTGRES.connector_class,
+        "tasks.max": "1",  # the PostgreSQL connector reads one slot with one task
+        "plugin.name": "pgoutput",
+        "database.hostname": database.host,
+        "database.port": str(database.port),
+        "database.dbname": database.name,
+        "database.user": database.user,
+        "database.password": cconf.secret_placeholder(
+            cconf.POSTGRES_PASSWORD_FILE, secrets_dir, cconf.POSTGRES_CREDENTIALS
+        ),
+        "topic.prefix": TOPIC_PREFIX,
+        # One slot per stack; the publication is created by the PostgreSQL tier, never by Debezium
+        # (which would need ownership of the tables).
+        "slot.name": settings.names.replication_slot,
+        "publication.name": pgconf.PUBLICATION,
+        "publication.autocreate.mode": "disabled",
+        "table.include.list": ",".join(pgconf.CAPTURED_TABLES),
+        "snapshot.mode": "initial",
+        # Heartbeats write to a table in the publication, so the slot's position advances even when
+        # the captured tables are quiet.
+        "heartbeat.interval.ms": "10000",
+        "heartbeat.action.query": (
+            f"INSERT INTO {pgconf.HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
+            "ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at"
+        ),
+        # numeric stays exact (as a string); jsonb arrives as its JSON text.
+        "decimal.handling.mode": "string",
+        "tombstones.on.delete": "true",
+        # Change topics are created on first write, durable like every topic of the stack.
+        "topic.creation.default.replication.factor": str(rf),
+        "topic.creation.default.partitions": str(TOPIC_PARTITIONS),
+        "topic.creation.default.min.insync.replicas": str(settings.min_insync_replicas),
+        "topic.creation.default.cleanup.policy": "delete",
+        "topic.creation.default.compression.type": "producer",
+        # Throughput: large batches from the WAL reader, and a producer that batches and compresses.
+        "max.batch.size": "8192",
+        "max.queue.size": "65536",
+        "poll.interval.ms": "50",
+        "producer.override.acks": "all",
+        "producer.override.enable.idempotence": "true",
+        "producer.override.linger.ms": "20",
+        "producer.override.batch.size": "524288",
+        "producer.override.compression.type": "lz4",
+        "producer.override.max.in.flight.requests.per.connection": "5",
+    }
+
+
+def s3_sink(settings: Settings, bucket: Bucket, secrets_dir: str = cconf.SECRETS_DIR) -> dict[str, str]:
+    config = {
+        "connector.class": S3_SINK.connector_class,
+        "tasks.max": "1",
+        "topics": ",".join(change_topics()),
+        "s3.bucket": bucket.name,
+        "s3.region": bucket.region,
+        "s3.prefix": bucket.prefix,
+        "aws.access.key.id": cconf.secret_placeholder(cconf.ACCESS_KEY_ID_FILE, secrets_dir),
+        "aws.secret.access.key": cconf.secret_placeholder(cconf.SECRET_ACCESS_KEY_FILE, secrets_dir),
+        "file.compression": "gzip",
+        "file.max.records": "50000",
+        "file.rotate.interval.ms": "30000",
+        # A record the sink cannot write stops the task instead of being skipped: nothing is lost silently.
+        "errors.tolerance": "none",
+        "consumer.override.max.poll.records": "5000",
+        "consumer.override.fetch.min.bytes": "65536",
+        "consumer.override.fetch.max.wait.ms": "200",
+        "consumer.override.max.partition.fetch.bytes": "4194304",
+        "consumer.override.auto.offset.reset": "earliest",
+    }
+    if bucket.endpoint:
+        config["s3.endpoint"] = bucket.endpoint
+        config["s3.path.style.access"] = "true"
+    return config

@@ -1,0 +1,321 @@
+"""Kafka Connect connectors as Pulumi resources: a dynamic provider over Connect's REST API.
+
+Inputs: `connectUrl`, `connectorName`, `config` (a map of strings), `timeoutSeconds`, and an optional
+`clusterId` that ties the connector to the cluster it lives in (a new cluster means a new connector).
+Outputs: the inputs plus `state`, `tasks` ([{id, state, workerId}]), `type` and `restartedTasks`.
+
+The provider is pickled by reference (this module must stay importable), runs on several threads
+at once (no shared mutable state), and sees secrets in plain text (it never logs a config value).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pulumi
+import requests
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # how preview hands an unknown value to a provider
+DEFAULT_TIMEOUT = 300
+POLL_SECONDS = 1.0
+# Where Connect is unreachable at delete time, the connector went with its cluster.
+DELETE_REACH_SECONDS = 30
+# After a config change or a restart, how long an old FAILED state may linger in the status.
+RESTART_SETTLE_SECONDS = 5.0
+TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+class ConnectError(Exception):
+    """Kafka Connect refused or failed a request; the message names the connector and the URL."""
+
+
+@dataclass(frozen=True)
+class ConnectClient:
+    """The REST calls the provider makes, with retries for what Connect says is transient."""
+
+    url: str
+    connector: str
+    timeout: float = DEFAULT_TIMEOUT
+
+    def _where(self) -> str:
+        return f"connector {self.connector!r} at Kafka Connect {self.url}"
+
+    def request(self, method: str, path: str, body: Any = None, deadline: float | None = None) -> requests.Response:
+        deadline = deadline if deadline is not None else time.monotonic() + self.timeout
+        delay = 0.5
+        while True:
+            try:
+                response = requests.request(method, self.url.rstrip("/") + path, json=body, timeout=30)
+            except requests.ConnectionError as error:
+                problem = f"cannot reach it ({error.__class__.__name__})"
+                response = None
+            else:
+                if response.status_code not in TRANSIENT_STATUS:
+                    return response
+                problem = f"{method} {path} answered {response.status_code}: {_message(response)}"
+            if time.monotonic() + delay > deadline:
+                hint = (
+                    " Is the Connect tier running? `kubectl -n <namespace> get pods -l "
+                    "app.kubernetes.io/name=connect` and its logs say why not."
+                    if response is None
+                    else " A rebalance (409) should settle by itself; a 5xx persisting points at the worker's log."
+                )
+                raise ConnectError(f"{self._where()}: {problem}, still after {self.timeout:.0f}s.{hint}")
+            _sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def config(self) -> dict[str, str] | None:
+        response = self.request("GET", f"/connectors/{quote(self.connector, safe='')}/config")
+        if response.status_code == 404:
+            return None
+        self._expect(response, "read the config of")
+        return response.json()
+
+    def status(self) -> dict[str, Any] | None:
+        response = self.request("GET", f"/connectors/{quote(self.connector, safe='')}/status")
+        if response.status_code == 404:
+            return None
+        self._expect(response, "read the status of")
+        return response.json()
+
+    def put_config(self, config: Mapping[str, str]) -> None:
+        response = self.request("PUT", f"/connectors/{quote(self.connector, safe='')}/config", dict(config))
+        if response.status_code == 400:
+            raise ConnectError(
+                f"{self._where()}: the config was refused: {_message(response)}. "
+                "Fix it in the stack (connectors/configs.py or the stack's settings) and run again."
+            )
+        self._expect(response, "write the config of")
+
+    def restart_failed(self) -> None:
+        response = self.request(
+            "POST", f"/connectors/{quote(self.connector, safe='')}/restart?includeTasks=true&onlyFailed=true"
+        )
+        self._expect(response, "restart the failed tasks of")
+
+    def delete(self, deadline: float | None = None) -> bool:
+        """Delete the connector; False if it was not there."""
+        response = self.request("DELETE", f"/connectors/{quote(self.connector, safe='')}", deadline=deadline)
+        if response.status_code == 404:
+            return False
+        self._expect(response, "delete")
+        return True
+
+    def _expect(self, response: requests.Response, action: str) -> None:
+        if response.status_code >= 300:
+            raise ConnectError(f"cannot {action} {self._where()}: {response.status_code} {_message(response)}")
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("message", response.text))
+    except ValueError:
+        return response.text[:500]
+
+
+def tasks_of(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"id": task["id"], "state": task["state"], "workerId": task.get("worker_id", "")}
+        for task in sorted(status.get("tasks", []), key=lambda task: task["id"])
+    ]
+
+
+def failures_of(status: Mapping[str, Any]) -> list[str]:
+    """A line per failed part of the connector, with the first lines of its stack trace."""
+    found = []
+    if status["connector"]["state"] == "FAILED":
+        found.append(f"connector: {_first_lines(status['connector'].get('trace', ''))}")
+    for task in status.get("tasks", []):
+        if task["state"] == "FAILED":
+            found.append(f"task {task['id']}: {_first_lines(task.get('trace', ''))}")
+    return found
+
+
+def _first_lines(trace: str, count: int = 3) -> str:
+    return " | ".join(line.strip() for line in trace.strip().splitlines()[:count]) or "(no trace)"
+
+
+def wait_until_running(client: ConnectClient, timeout: float, settle: float = 0.0) -> dict[str, Any]:
+    """The connector's status once it and all of its tasks are RUNNING twice in a row (after an
+    update Connect briefly reports the old tasks); raise on FAILED or when the time is up.
+    For `settle` seconds a FAILED state is taken as the old one, not yet replaced."""
+    started = time.monotonic()
+    deadline = started + timeout
+    seen_running = False
+    last: dict[str, Any] | None = None
+    while True:
+        status = client.status()
+        last = status or last
+        if status is not None:
+            failures = failures_of(status)
+            if failures and time.monotonic() - started >= settle:
+                raise ConnectError(
+                    f"{client._where()} FAILED: " + "; ".join(failures) + ". The full trace is in "
+                    f"`curl {client.url}/connectors/{client.connector}/status` and the worker's log."
+                )
+            tasks = status.get("tasks", [])
+            running = not failures and status["connector"]["state"] == "RUNNING" and tasks and all(
+                task["state"] == "RUNNING" for task in tasks
+            )
+            if running and seen_running:
+                return status
+            seen_running = bool(running)
+        if time.monotonic() + POLL_SECONDS > deadline:
+            state = "absent" if last is None else f"{last['connector']['state']}, tasks {tasks_of(last)}"
+            raise ConnectError(f"{client._where()} is not RUNNING after {timeout:.0f}s (now: {state}).")
+        _sleep(POLL_SECONDS)
+
+
+def normalized(config: Mapping[str, Any]) -> dict[str, str]:
+    """The config as Connect keeps it: string values, without the `name` Connect adds."""
+    return {str(key): str(value) for key, value in config.items() if key != "name"}
+
+
+class KafkaConnectorProvider(ResourceProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = []
+        url = news.get("connectUrl")
+        if url != UNKNOWN and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            failures.append(CheckFailure("connectUrl", f"{url!r} is not an http(s) URL of a Kafka Connect REST API"))
+        name = news.get("connectorName")
+        if name != UNKNOWN and (not isinstance(name, str) or not name or "/" in name):
+            failures.append(CheckFailure("connectorName", f"{name!r} is not a connector name (non-empty, no '/')"))
+        config = news.get("config")
+        if config != UNKNOWN:
+            if not isinstance(config, Mapping):
+                failures.append(CheckFailure("config", "must be a map of config keys to values"))
+            else:
+                known = {key: value for key, value in config.items() if value != UNKNOWN}
+                if "connector.class" in config and not known.get("connector.class", UNKNOWN):
+                    failures.append(CheckFailure("config", "connector.class must not be empty"))
+                elif "connector.class" not in config:
+                    failures.append(CheckFailure("config", "connector.class is required"))
+                bad = [key for key, value in known.items() if isinstance(value, (Mapping, list))]
+                if bad:
+                    failures.append(CheckFailure("config", f"values must be scalars; not {', '.join(sorted(bad))}"))
+        timeout = news.get("timeoutSeconds", DEFAULT_TIMEOUT)
+        if timeout != UNKNOWN and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            failures.append(CheckFailure("timeoutSeconds", f"{timeout!r} must be a positive number of seconds"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = _client(props)
+        client.put_config(normalized(props["config"]))
+        status = wait_until_running(client, _timeout(props))
+        return CreateResult(props["connectorName"], _outputs(props, status, restarted=[]))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in ("connectUrl", "connectorName", "clusterId") if olds.get(key) != news.get(key)]
+        changed = list(replaces)
+        new_config = news.get("config")
+        if new_config == UNKNOWN or not isinstance(new_config, Mapping):
+            changed.append("config")
+        elif any(value == UNKNOWN for value in new_config.values()) or normalized(olds.get("config", {})) != normalized(new_config):
+            changed.append("config")
+        if olds.get("timeoutSeconds") != news.get("timeoutSeconds"):
+            changed.append("timeoutSeconds")
+        return DiffResult(changes=bool(changed), replaces=replaces, stables=[], delete_before_replace=True)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        client = _client(news)
+        if normalized(olds.get("config", {})) != normalized(news["config"]):
+            client.put_config(normalized(news["config"]))
+        restarted = _restart_failed(client)
+        status = wait_until_running(client, _timeout(news), settle=RESTART_SETTLE_SECONDS)
+        return UpdateResult(_outputs(news, status, restarted))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        client = _client(props)
+        live = client.config()
+        if live is None:
+            return ReadResult("", {})  # deleted by hand: refresh drops it from the stack
+        restarted = _restart_failed(client)
+        status = client.status() or {"connector": {"state": "UNASSIGNED"}, "tasks": [], "type": ""}
+        outputs = _outputs({**props, "config": normalized(live)}, status, restarted)
+        return ReadResult(id_, outputs)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        client = _client(props)
+        try:
+            client.delete(deadline=time.monotonic() + min(_timeout(props), DELETE_REACH_SECONDS))
+        except ConnectError as error:
+            if "cannot reach" not in str(error):
+                raise
+            # Connect keeps connectors in its Kafka topics; with the worker gone for good (the
+            # cluster was deleted) the connector is gone too.
+
+
+def _client(props: Mapping[str, Any]) -> ConnectClient:
+    return ConnectClient(props["connectUrl"], props["connectorName"], _timeout(props))
+
+
+def _timeout(props: Mapping[str, Any]) -> float:
+    return float(props.get("timeoutSeconds") or DEFAULT_TIMEOUT)
+
+
+def _restart_failed(client: ConnectClient) -> list[int]:
+    status = client.status()
+    if status is None:
+        return []
+    failed = [task["id"] for task in status.get("tasks", []) if task["state"] == "FAILED"]
+    if failed or status["connector"]["state"] == "FAILED":
+        client.restart_failed()
+    return failed
+
+
+def _outputs(props: Mapping[str, Any], status: Mapping[str, Any], restarted: list[int]) -> dict[str, Any]:
+    return {
+        "connectUrl": props["connectUrl"],
+        "connectorName": props["connectorName"],
+        "config": normalized(props["config"]),
+        "timeoutSeconds": props.get("timeoutSeconds", DEFAULT_TIMEOUT),
+        "clusterId": props.get("clusterId", ""),
+        "state": status["connector"]["state"],
+        "tasks": tasks_of(status),
+        "type": status.get("type", ""),
+        "restartedTasks": restarted,
+    }
+
+
+class KafkaConnector(pulumi.dynamic.Resource):
+    """A Kafka Connect connector, previewed, diffed, updated in place and deleted like any resource."""
+
+    state: pulumi.Output[str]
+    tasks: pulumi.Output[list]
+    config: pulumi.Output[dict]
+
+    def __init__(
+        self,
+        resource_name: str,
+        connect_url: pulumi.Input[str],
+        connector_name: pulumi.Input[str],
+        config: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+        cluster_id: pulumi.Input[str] = "",
+        timeout_seconds: int = DEFAULT_TIMEOUT,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            KafkaConnectorProvider(),
+            resource_name,
+            {
+                "connectUrl": connect_url,
+                "connectorName": connector_name,
+                "config": config,
+                "clusterId": cluster_id,
+                "timeoutSeconds": timeout_seconds,
+                "state": None,
+                "tasks": None,
+                "type": None,
+                "restartedTasks": None,
+            },
+            opts,
+        )

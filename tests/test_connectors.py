@@ -1,0 +1,125 @@
+import base64
+import json
+import pickle
+import re
+
+import pytest
+
+from components import connect_config as cconf
+from connectors.configs import change_topics
+from tests.stackgraph import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain, run_stack
+
+DYNAMIC = "pulumi-python:dynamic:Resource"
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return run_stack("dev")
+
+
+def connector(graph, name):
+    return graph.one(DYNAMIC, name)
+
+
+def test_both_connectors_are_resources_of_the_stack_talking_to_connect_from_the_laptop(graph):
+    for name in ("postgres-source", "s3-sink"):
+        resource = connector(graph, name)
+        assert resource.inputs["connectorName"] == name
+        assert resource.inputs["connectUrl"] == "http://localhost:8083"
+        assert resource.inputs["clusterId"] == "kind-cluster-id"  # the Kind cluster's Command
+        provider = pickle.loads(base64.b64decode(resource.inputs["__provider"]["value"]))
+        assert type(provider).__module__ == "connectors.provider"
+
+
+def test_the_source_reads_the_stack_s_slot_and_publication_with_pgoutput(graph):
+    config = connector(graph, "postgres-source").inputs["config"]
+    assert config["connector.class"] == "io.debezium.connector.postgresql.PostgresConnector"
+    assert config["plugin.name"] == "pgoutput" and config["tasks.max"] == "1"
+    assert config["database.hostname"] == "postgres.data-ingestion.svc.cluster.local"
+    assert config["database.user"] == "cdc_reader" and config["database.dbname"] == "appdb"
+    assert config["slot.name"] == "debezium_dev"
+    assert config["publication.name"] == "cdc_publication"
+    assert config["publication.autocreate.mode"] == "disabled"
+    assert config["table.include.list"] == "inventory.customers,inventory.orders"
+    assert int(config["heartbeat.interval.ms"]) > 0 and "cdc.heartbeat" in config["heartbeat.action.query"]
+    assert config["topic.prefix"] == "cdc" and config["snapshot.mode"] == "initial"
+
+
+def test_slots_differ_between_stacks():
+    other = run_stack("dev-alice", {"hostPortOffset": 100})
+    config = connector(other, "postgres-source").inputs["config"]
+    assert config["slot.name"] == "debezium_dev_alice"
+    assert connector(other, "postgres-source").inputs["connectUrl"] == "http://localhost:8183"
+
+
+def test_change_topics_are_created_durable_and_produced_with_acks_all(graph):
+    config = connector(graph, "postgres-source").inputs["config"]
+    assert config["topic.creation.default.replication.factor"] == "3"
+    assert config["topic.creation.default.min.insync.replicas"] == "2"
+    assert int(config["topic.creation.default.partitions"]) >= 1
+    assert config["producer.override.acks"] == "all"
+    assert config["producer.override.enable.idempotence"] == "true"
+    assert config["producer.override.compression.type"] in ("lz4", "zstd", "snappy", "gzip")
+    assert int(config["producer.override.batch.size"]) >= 65536 and int(config["producer.override.linger.ms"]) > 0
+
+
+def test_the_sink_archives_the_source_topics_into_the_stack_s_bucket(graph):
+    config = connector(graph, "s3-sink").inputs["config"]
+    assert config["connector.class"] == "dataingestion.connect.s3.S3SinkConnector"
+    assert config["topics"].split(",") == change_topics() == ["cdc.inventory.customers", "cdc.inventory.orders"]
+    assert config["s3.bucket"] == graph.outputs["archive"]["bucket"]
+    assert config["s3.region"] == "us-east-1" and config["s3.prefix"] == "cdc"
+    assert config["file.compression"] == "gzip"
+    assert int(config["file.max.records"]) > 0 and int(config["file.rotate.interval.ms"]) > 0
+    assert config["errors.tolerance"] == "none"
+    assert "s3.endpoint" not in config  # AWS itself
+
+
+def test_credentials_are_only_placeholders_for_files_the_worker_mounts(graph):
+    pod = graph.one("kubernetes:apps/v1:Deployment", "connect").inputs["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    files = {
+        f"{cconf.SECRETS_DIR}/s3": {"aws-access-key-id", "aws-secret-access-key"},
+        f"{cconf.SECRETS_DIR}/postgres": {item["path"] for item in volumes["postgres-credentials"]["secret"]["items"]},
+    }
+    placeholders = []
+    for name in ("postgres-source", "s3-sink"):
+        for value in connector(graph, name).inputs["config"].values():
+            placeholders += re.findall(r"\$\{directory:([^:}]+):([^}]+)\}", value)
+    assert len(placeholders) == 3
+    for directory, file_name in placeholders:
+        assert directory in mounted and file_name in files[directory], (directory, file_name)
+
+
+def test_no_secret_value_in_any_connector_config(graph):
+    secrets = [fake_password("postgres-cdc-password"), fake_password("postgres-superuser-password"),
+               FAKE_SECRET_ACCESS_KEY, FAKE_ACCESS_KEY_ID]
+    for name in ("postgres-source", "s3-sink"):
+        text = json.dumps(connector(graph, name).inputs["config"]) + json.dumps(plain(connector(graph, name).wire))
+        for secret in secrets:
+            assert secret not in text, (name, secret)
+
+
+def test_connectors_wait_for_what_they_use(graph):
+    def urn(type_, name):
+        return graph.one(type_, name).urn
+
+    source = connector(graph, "postgres-source").dependencies
+    assert urn("kubernetes:apps/v1:StatefulSet", "postgres") in source
+    assert urn("kubernetes:apps/v1:Deployment", "connect") in source
+    sink = connector(graph, "s3-sink").dependencies
+    for type_, name in [
+        ("kubernetes:apps/v1:Deployment", "connect"),
+        ("kubernetes:core/v1:Secret", "s3-sink-credentials"),
+        ("aws:s3/bucket:Bucket", "archive"),
+        ("aws:iam/userPolicy:UserPolicy", "archive-sink-write"),
+        ("aws:iam/accessKey:AccessKey", "archive-sink-key"),
+    ]:
+        assert urn(type_, name) in sink, name
+
+
+def test_outputs_name_the_connectors(graph):
+    assert graph.outputs["connectors"]["source"]["name"] == "postgres-source"
+    assert graph.outputs["connectors"]["sink"]["name"] == "s3-sink"
