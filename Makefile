@@ -6,7 +6,7 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up preview destroy test venv clean
+.PHONY: up preview destroy verify test venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@scripts/check-prereqs.sh test
@@ -30,6 +30,10 @@ preview: $(VENV)/.installed
 destroy: $(VENV)/.installed
 	@scripts/check-prereqs.sh up
 	pulumi destroy --stack $(STACK) $(PULUMI_ARGS)
+
+# A live stack's smoke check: connectors RUNNING, a marker row followed from PostgreSQL to S3.
+verify: $(VENV)/.installed
+	$(VENV_PY) scripts/verify.py --stack $(STACK)
 
 test: $(VENV)/.installed
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)

@@ -118,6 +118,7 @@ def init_sql() -> str:
     """A psql script, safe to run any number of times. The CDC password arrives as :'cdc_password'."""
     captured = ", ".join(CAPTURED_TABLES)
     published = f"{captured}, {HEARTBEAT_TABLE}"
+    replica_identity = "\n".join(f"ALTER TABLE {table} REPLICA IDENTITY FULL;" for table in CAPTURED_TABLES)
     return f"""\\set ON_ERROR_STOP on
 SELECT 'CREATE DATABASE {DATABASE}'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DATABASE}') \\gexec
@@ -140,6 +141,10 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.orders (
     attributes   jsonb NOT NULL DEFAULT '{{}}'::jsonb,
     ordered_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- Full before-images: an update or delete in the archive carries every column's old value, not
+-- only the key (with the rest filled in with defaults by Debezium).
+{replica_identity}
 
 -- Debezium's heartbeat action query writes here, so that the slot advances even while the
 -- captured tables are quiet and WAL from other databases piles up.

@@ -1,0 +1,180 @@
+"""A smoke check of a running pipeline: connectors RUNNING, then a marker row followed from
+PostgreSQL into its Kafka topic and on into an S3 object. `make verify` runs it against a live
+stack; the data-plane tests run it against their own processes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+import requests
+
+from components import postgres_config as pgconf
+
+from .configs import SINK_NAME, SOURCE_NAME, TOPIC_PREFIX
+
+MARKER_TABLE = f"{pgconf.SCHEMA}.customers"
+MARKER_TOPIC = f"{TOPIC_PREFIX}.{MARKER_TABLE}"
+MARKER_DOMAIN = "verify.data-ingestion.invalid"  # marker rows are recognisable by their e-mail
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    connect_url: str
+    postgres_dsn: str  # a role that may insert into the captured tables
+    kafka_bootstrap: str
+    bucket: str
+    prefix: str
+    s3: Callable[[], Any]  # a boto3 S3 client factory with read access to the bucket
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    ok: bool = True
+
+    def passed(self, message: str) -> None:
+        self.lines.append(f"✔ {message}")
+
+    def failed(self, message: str) -> None:
+        self.lines.append(f"✘ {message}")
+        self.ok = False
+
+    def __str__(self) -> str:
+        verdict = "pipeline OK" if self.ok else "pipeline NOT OK"
+        return "\n".join([*self.lines, verdict])
+
+
+def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 180) -> Report:
+    report = Report()
+    if not _connectors_running(endpoints, report):
+        return report
+    marker = f"verify-{uuid.uuid4().hex[:12]}@{MARKER_DOMAIN}"
+    start_offsets = _end_offsets(endpoints)
+    committed_at = time.monotonic()
+    wall_clock = datetime.now(timezone.utc)
+    try:
+        with psycopg.connect(endpoints.postgres_dsn, autocommit=True, connect_timeout=10) as conn:
+            row_id = conn.execute(
+                f"INSERT INTO {MARKER_TABLE} (email, full_name) VALUES (%s, 'pipeline check') RETURNING id", (marker,)
+            ).fetchone()[0]
+    except psycopg.Error as error:
+        report.failed(f"PostgreSQL: cannot insert the marker row: {error}".strip())
+        return report
+    report.passed(f"PostgreSQL: marker row {marker} committed into {MARKER_TABLE} (id {row_id})")
+
+    found = _find_in_kafka(endpoints, start_offsets, marker, kafka_timeout)
+    if found is None:
+        report.failed(
+            f"Kafka: the marker is not in {MARKER_TOPIC} after {kafka_timeout:.0f}s; the source connector's "
+            f"status and the worker's log say why (`curl {endpoints.connect_url}/connectors/{SOURCE_NAME}/status`)"
+        )
+        return report
+    partition, offset = found
+    report.passed(
+        f"Kafka: in {MARKER_TOPIC} partition {partition} offset {offset}, "
+        f"{time.monotonic() - committed_at:.1f}s after the commit"
+    )
+
+    key = _find_in_s3(endpoints, marker, wall_clock, s3_timeout)
+    if key is None:
+        report.failed(
+            f"S3: the marker is not under s3://{endpoints.bucket}/{endpoints.prefix}/{MARKER_TOPIC}/ after "
+            f"{s3_timeout:.0f}s; the sink writes an object every file.rotate.interval.ms — check "
+            f"`curl {endpoints.connect_url}/connectors/{SINK_NAME}/status`"
+        )
+        return report
+    report.passed(f"S3: in s3://{endpoints.bucket}/{key}, {time.monotonic() - committed_at:.1f}s after the commit")
+    return report
+
+
+def _connectors_running(endpoints: Endpoints, report: Report) -> bool:
+    healthy = True
+    for name in (SOURCE_NAME, SINK_NAME):
+        try:
+            response = requests.get(f"{endpoints.connect_url}/connectors/{name}/status", timeout=10)
+        except requests.RequestException as error:
+            report.failed(f"Kafka Connect at {endpoints.connect_url} does not answer: {error.__class__.__name__}")
+            return False
+        if response.status_code == 404:
+            report.failed(f"connector {name} does not exist; `pulumi up` creates it")
+            healthy = False
+            continue
+        status = response.json()
+        tasks = status.get("tasks", [])
+        running = [task for task in tasks if task["state"] == "RUNNING"]
+        if status["connector"]["state"] == "RUNNING" and tasks and len(running) == len(tasks):
+            report.passed(f"connector {name} RUNNING ({len(running)}/{len(tasks)} tasks)")
+        else:
+            states = ", ".join(f"task {task['id']} {task['state']}" for task in tasks) or "no tasks"
+            report.failed(f"connector {name} is {status['connector']['state']} ({states})")
+            healthy = False
+    return healthy
+
+
+def _consumer(endpoints: Endpoints):
+    from confluent_kafka import Consumer
+
+    return Consumer({
+        "bootstrap.servers": endpoints.kafka_bootstrap,
+        "group.id": f"verify-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "log_level": 0,
+    })
+
+
+def _end_offsets(endpoints: Endpoints) -> dict[int, int]:
+    from confluent_kafka import TopicPartition
+
+    consumer = _consumer(endpoints)
+    try:
+        partitions = consumer.list_topics(MARKER_TOPIC, timeout=10).topics[MARKER_TOPIC].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(MARKER_TOPIC, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def _find_in_kafka(endpoints: Endpoints, start: dict[int, int], marker: str, timeout: float) -> tuple[int, int] | None:
+    from confluent_kafka import TopicPartition
+
+    consumer = _consumer(endpoints)
+    consumer.assign([TopicPartition(MARKER_TOPIC, p, offset) for p, offset in start.items()])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error() or message.value() is None:
+                continue
+            after = (json.loads(message.value()) or {}).get("after") or {}
+            if after.get("email") == marker:
+                return message.partition(), message.offset()
+        return None
+    finally:
+        consumer.close()
+
+
+def _find_in_s3(endpoints: Endpoints, marker: str, since: datetime, timeout: float) -> str | None:
+    s3 = endpoints.s3()
+    folder = f"{endpoints.prefix}/{MARKER_TOPIC}/"
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=endpoints.bucket, Prefix=folder):
+            for item in page.get("Contents", []):
+                if item["Key"] in seen or item["LastModified"] < since - timedelta(seconds=5):
+                    continue
+                body = s3.get_object(Bucket=endpoints.bucket, Key=item["Key"])["Body"].read()
+                text = gzip.decompress(body).decode() if item["Key"].endswith(".gz") else body.decode()
+                seen.add(item["Key"])
+                if marker in text:
+                    return item["Key"]
+        time.sleep(2)
+    return None

@@ -1,0 +1,145 @@
+"""The whole data plane on loopback: PostgreSQL, Kafka, a Connect worker, moto's S3, the connectors.
+
+Every piece runs the configuration the stack renders; only addresses, ports and paths differ, and
+the S3 sink is pointed at moto instead of AWS. Used by the data-plane tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from components.postgres_config import CDC_PASSWORD_KEY
+from components.settings import Settings, parse_settings
+from connectors import configs
+from connectors.provider import KafkaConnectorProvider
+from tests.awsfake import FakeAws, apply_archive
+from tests.dataplane.conftest import require
+from tests.dataplane.kafka import ConnectWorker, KafkaCluster, require_kafka_tools
+from tests.dataplane.plugins import install_plugins, require_jdk
+from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
+from tests.stackgraph import run_stack
+
+ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def stack_settings(brokers: int) -> Settings:
+    """The dev stack's settings; with one broker, that broker gets one broker's share of memory."""
+    if brokers == 3:
+        return parse_settings("data-ingestion", "dev", {})
+    return parse_settings("data-ingestion", "dev", {"kafkaBrokers": brokers, "kafkaMemory": "682Mi"})
+
+
+def require_dataplane() -> None:
+    require(postgres_bin_dir() is not None, "PostgreSQL server", INSTALL_HINT)
+    require_jdk()
+    require_kafka_tools()
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="di-pipeline-")))
+    pg: PostgresServer | None = None
+    kafka: KafkaCluster | None = None
+    connect: ConnectWorker | None = None
+    aws: FakeAws | None = None
+
+    def start(self) -> Pipeline:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.pg = PostgresServer(self.settings).start()
+        self.pg.run_init()
+
+        self.aws = FakeAws()
+        graph = run_stack("dev")
+        self.archive = apply_archive(graph, self.aws, prefix=self.settings.config.archive_prefix)
+        self.region = graph.outputs["archive"]["region"]
+        self.operator = self._operator_credentials()
+        self.aws.enforce_iam()  # from here on the sink writes with its own least-privilege key
+
+        self.secrets_dir = self.root / "secrets"
+        self._secret("s3", "aws-access-key-id", self.archive.sink_credentials["aws_access_key_id"])
+        self._secret("s3", "aws-secret-access-key", self.archive.sink_credentials["aws_secret_access_key"])
+        self._secret("postgres", CDC_PASSWORD_KEY, self.pg.cdc_password)
+
+        plugin_dir = self.root / "plugin-path"
+        installed = install_plugins(plugin_dir)
+        if installed.returncode != 0:
+            raise RuntimeError(f"plugin install failed:\n{installed.stderr}")
+
+        self.kafka = KafkaCluster(self.settings).start()
+        self.connect = ConnectWorker(self.settings, self.kafka, plugin_dir, self.secrets_dir).start()
+
+    def _operator_credentials(self) -> dict[str, str]:
+        iam = self.aws.client("iam")
+        iam.create_user(UserName="operator")
+        iam.put_user_policy(UserName="operator", PolicyName="admin", PolicyDocument=ADMIN_POLICY)
+        key = iam.create_access_key(UserName="operator")["AccessKey"]
+        return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+    def _secret(self, folder: str, name: str, value: str) -> None:
+        directory = self.secrets_dir / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(value)
+        (directory / name).chmod(0o400)
+
+    # -- the connectors, as the stack renders them -------------------------------------------------
+    def source_config(self) -> dict[str, str]:
+        database = configs.Database(host="127.0.0.1", port=self.pg.port)
+        return configs.debezium_source(self.settings, database, secrets_dir=str(self.secrets_dir))
+
+    def sink_config(self) -> dict[str, str]:
+        bucket = configs.Bucket(self.archive.bucket, self.region, self.archive.prefix, endpoint=self.aws.endpoint)
+        return configs.s3_sink(self.settings, bucket, secrets_dir=str(self.secrets_dir))
+
+    def connector_props(self, name: str, config: dict[str, str], timeout: float = 180) -> dict[str, Any]:
+        return {"connectUrl": self.connect.url, "connectorName": name, "config": config,
+                "timeoutSeconds": timeout, "clusterId": "harness"}
+
+    def deploy_connectors(self) -> None:
+        provider = KafkaConnectorProvider()
+        provider.create(self.connector_props(configs.SOURCE_NAME, self.source_config()))
+        provider.create(self.connector_props(configs.SINK_NAME, self.sink_config()))
+
+    # -- what reached S3 --------------------------------------------------------------------------
+    def s3_objects(self) -> list[str]:
+        s3 = self.aws.client("s3", self.operator)
+        keys = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive.bucket, Prefix=f"{self.archive.prefix}/"):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return keys
+
+    def s3_records(self) -> Iterator[dict[str, Any]]:
+        s3 = self.aws.client("s3", self.operator)
+        for key in self.s3_objects():
+            body = s3.get_object(Bucket=self.archive.bucket, Key=key)["Body"].read()
+            for line in gzip.decompress(body).decode().splitlines():
+                yield {**json.loads(line), "_object": key}
+
+    def pids(self) -> dict[str, int]:
+        found = dict(self.kafka.pids()) if self.kafka else {}
+        if self.connect and self.connect.process:
+            found["connect"] = self.connect.process.pid
+        return found
+
+    def stop(self) -> None:
+        for part in (self.connect, self.kafka, self.aws, self.pg):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:  # keep stopping the rest
+                    pass
+        shutil.rmtree(self.root, ignore_errors=True)
