@@ -6,7 +6,7 @@ VENV := .venv
 VENV_PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up preview destroy verify test venv clean
+.PHONY: up preview destroy verify test bench venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@scripts/check-prereqs.sh test
@@ -37,6 +37,10 @@ verify: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+# Change events/s through the rendered pipeline on real processes; BENCH_ARGS="--rate 0" = full speed.
+bench: $(VENV)/.installed
+	$(VENV_PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -77,6 +77,9 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "topic.creation.default.min.insync.replicas": str(settings.min_insync_replicas),
         "topic.creation.default.cleanup.policy": "delete",
         "topic.creation.default.compression.type": "producer",
+        # A change's Kafka timestamp is when the broker appended it: with source.ts_us (the commit
+        # time) every archived record tells how long it took to reach Kafka.
+        "topic.creation.default.message.timestamp.type": "LogAppendTime",
         # Throughput: large batches from the WAL reader, and a producer that batches and compresses.
         "max.batch.size": "8192",
         "max.queue.size": "65536",

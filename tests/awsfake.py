@@ -40,6 +40,12 @@ class FakeAws:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        self._reset()
+
+    def _reset(self) -> None:
+        # moto keeps its accounts and its auth switch per process, not per server: start clean.
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
 
     def client(self, service: str, credentials: dict[str, str] | None = None, region: str = REGION):
         return boto3.client(
@@ -55,6 +61,7 @@ class FakeAws:
         requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
 
     def stop(self) -> None:
+        self._reset()
         self._server.stop()
 
 

@@ -1,0 +1,284 @@
+"""`make bench`: change events per second through the rendered pipeline, inside the memory budget.
+
+Runs the data-plane harness (three brokers, the rendered configs, real processes), commits inserts
+and updates to PostgreSQL at a target rate (or as fast as it can), and measures from what lands in
+S3: each archived record carries its commit time (`source.ts_us`) and the time Kafka appended it
+(change topics use LogAppendTime); each object has the time the sink wrote it.
+
+Writes bench/results.json and bench/chart.png; the last line printed is the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg  # noqa: E402
+
+from components import connect_config as cconf  # noqa: E402
+from components import kafka_config as kconf  # noqa: E402
+from components.postgres_config import server_settings  # noqa: E402
+from connectors import configs  # noqa: E402
+from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings  # noqa: E402
+
+HERE = Path(__file__).parent
+TICK = 0.1  # the load generator commits one transaction per tick
+
+
+class Load(threading.Thread):
+    """Commits `rate` change events per second (or as many as it can): 80% inserts, 20% updates."""
+
+    def __init__(self, dsn: str, rate: int | None, seconds: float):
+        super().__init__(daemon=True)
+        self.dsn, self.rate, self.seconds = dsn, rate, seconds
+        self.committed = 0
+        self.per_second: Counter = Counter()
+        self.first_id: int | None = None
+        self.last_id = 0
+
+    def run(self) -> None:
+        per_tick = max(10, int((self.rate or 50_000) * TICK))
+        inserts = per_tick * 4 // 5
+        updates = per_tick - inserts
+        started = time.monotonic()
+        with psycopg.connect(self.dsn, autocommit=False) as conn:
+            tick = 0
+            while time.monotonic() - started < self.seconds:
+                with conn.transaction():
+                    ids = conn.execute(
+                        "INSERT INTO inventory.customers (email, full_name) "
+                        "SELECT 'bench-' || g || '-' || txid_current() || '@load.test', 'bench ' || g "
+                        "FROM generate_series(1, %s) AS g RETURNING id", (inserts,)
+                    ).fetchall()
+                    low, high = ids[0][0], ids[-1][0]
+                    conn.execute(
+                        "UPDATE inventory.customers SET full_name = full_name || '+' WHERE id BETWEEN %s AND %s",
+                        (low, low + updates - 1),
+                    )
+                self.first_id = self.first_id or low
+                self.last_id = high
+                self.committed += per_tick
+                self.per_second[int(time.monotonic() - started)] += per_tick
+                tick += 1
+                if self.rate:
+                    pause = started + tick * TICK - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size: shared pages split among the processes that share them."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found + [grandchild for child in found for grandchild in _children(child)]
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, pids: dict[str, int]):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak: dict[str, float] = defaultdict(float)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], pss_mib(pid))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=10_000, help="target change events/s; 0 = full speed")
+    parser.add_argument("--seconds", type=float, default=90, help="load duration, warm-up included")
+    parser.add_argument("--warmup", type=float, default=15)
+    args = parser.parse_args()
+    require_dataplane()
+
+    settings = stack_settings(brokers=3)
+    pipeline = Pipeline(settings).start()
+    try:
+        pipeline.deploy_connectors()
+        # The pipeline's start-up is not the benchmark: wait until a first row has gone through.
+        pids = {**pipeline.pids(), "postgres": int(Path(pipeline.pg.data_dir, "postmaster.pid").read_text().split()[0])}
+        sampler = MemorySampler(pids)
+        sampler.start()
+        load = Load(pipeline.pg.dsn(), args.rate or None, args.seconds)
+        load_started = time.time()
+        load.start()
+        load.join()
+        load_ended = time.time()
+        print(f"committed {load.committed} change events in {load_ended - load_started:.1f}s", flush=True)
+        records, objects = collect(pipeline, load, deadline=time.monotonic() + 600)
+        sampler.stopped.set()
+        results = measure(args, settings, load, load_started, records, objects, dict(sampler.peak))
+    finally:
+        pipeline.stop()
+
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    chart(results, HERE / "chart.png")
+    summary = results["summary"]
+    print(json.dumps({k: v for k, v in results.items() if k not in ("timeline",)}, indent=2))
+    print(summary)
+    return 0 if results["completeness"]["lost"] == 0 else 1
+
+
+def collect(pipeline: Pipeline, load: Load, deadline: float):
+    """Wait until every committed event is in S3; return (records, objects) of the bench rows."""
+    from moto.s3.models import s3_backends
+
+    bucket = s3_backends["123456789012"]["aws"].get_bucket(pipeline.archive.bucket)
+    while True:
+        records, objects = [], {}
+        for key in list(bucket.keys):
+            current = bucket.keys[key]
+            lines = gzip.decompress(current.value).decode().splitlines()
+            written = current.last_modified.replace(tzinfo=timezone.utc).timestamp()
+            objects[key] = {"written": written, "records": len(lines)}
+            for line in lines:
+                record = json.loads(line)
+                value = record["value"]
+                if not value or not value.get("after") or not str(value["after"].get("email", "")).startswith("bench-"):
+                    continue
+                records.append((value["after"]["id"], value["op"], value["source"]["lsn"], value["source"]["ts_us"] / 1e6,
+                                record["timestamp"] / 1e3, written))
+        done = sum(1 for r in records if r[1] in ("c", "u"))
+        if done >= load.committed or time.monotonic() > deadline:
+            return records, objects
+        print(f"  in S3: {done}/{load.committed}", flush=True)
+        time.sleep(10)
+
+
+def measure(args, settings, load, load_started, records, objects, peak) -> dict:
+    unique = {(r[0], r[1], r[2]) for r in records}
+    changes = {(r[0], r[1], r[2]) for r in records if r[1] in ("c", "u")}
+    lost = max(0, load.committed - len(changes))
+    duplicates = len(records) - len(unique)
+    first = {}
+    for record in records:
+        first.setdefault((record[0], record[1], record[2]), record)
+    events = list(first.values())
+    window_start = load_started + args.warmup
+    window_end = load_started + args.seconds
+    in_window = [e for e in events if window_start <= e[3] < window_end]
+    kafka_latency = [(e[4] - e[3]) * 1000 for e in in_window]
+    s3_latency = [(e[5] - e[3]) * 1000 for e in in_window]
+    source_rate = len([e for e in events if window_start <= e[4] < window_end]) / (window_end - window_start)
+    sink_rate = len([e for e in events if window_start <= e[5] < window_end]) / (window_end - window_start)
+    # Sink throughput by object write time is bursty (one object per rotation): over the whole run.
+    last_written = max((e[5] for e in events), default=load_started)
+    sink_overall = len(events) / max(1e-9, last_written - load_started)
+    timeline = defaultdict(lambda: {"committed": 0, "kafka": 0, "s3": 0, "latency_ms": []})
+    for e in events:
+        timeline[int(e[3] - load_started)]["committed"] += 1
+        timeline[int(e[4] - load_started)]["kafka"] += 1
+        timeline[int(e[5] - load_started)]["s3"] += 1
+        timeline[int(e[3] - load_started)]["latency_ms"].append((e[4] - e[3]) * 1000)
+    budget = {
+        **{name: settings.broker_memory.mib for name in ("kafka-0", "kafka-1", "kafka-2")},
+        "connect": settings.config.connect_memory.mib,
+        "postgres": settings.config.postgres_memory.mib,
+    }
+    memory = {name: {"peak_pss_mib": round(peak.get(name, 0), 1), "budget_mib": budget[name],
+                     "within": peak.get(name, 0) <= budget[name]} for name in budget}
+    peak_total = round(sum(peak.values()), 1)
+    results = {
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "config": {
+            "target_rate": args.rate or "full speed", "seconds": args.seconds, "warmup": args.warmup,
+            "kafka_version": kconf.KAFKA_VERSION, "brokers": settings.brokers,
+            "broker_heap": kconf.heap(settings).quantity(), "connect_heap": cconf.connect_heap(settings).quantity(),
+            "postgres": {k: v for k, v in server_settings(settings.config).items()
+                         if k in ("shared_buffers", "work_mem", "max_connections", "wal_buffers", "max_wal_size")},
+            "source": {k: v for k, v in configs.debezium_source(settings, configs.Database("db", 5432)).items()
+                       if k.startswith(("max.", "poll.", "producer.override", "topic.creation"))},
+            "sink": {k: v for k, v in configs.s3_sink(settings, configs.Bucket("b", "r", "p")).items()
+                     if k.startswith(("file.", "consumer.override"))},
+            "worker": {k: v for k, v in cconf.worker_properties(settings).items() if k.startswith("offset.")},
+        },
+        "throughput": {
+            "committed_per_s": round(load.committed / args.seconds),
+            "source_events_per_s": round(source_rate),
+            "sink_records_per_s_window": round(sink_rate),
+            "sink_records_per_s_overall": round(sink_overall),
+        },
+        "latency_ms": {
+            "commit_to_kafka": {q: round(percentile(kafka_latency, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))},
+            "commit_to_s3": {q: round(percentile(s3_latency, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))},
+        },
+        "memory": memory,
+        "completeness": {"committed": load.committed, "in_s3": len(changes), "lost": lost, "duplicates": duplicates,
+                         "objects": len(objects)},
+        "timeline": [
+            {"second": second, "committed": row["committed"], "kafka": row["kafka"], "s3": row["s3"],
+             "p99_commit_to_kafka_ms": round(percentile(row["latency_ms"], 99)) if row["latency_ms"] else None}
+            for second, row in sorted(timeline.items())
+        ],
+    }
+    results["summary"] = (
+        f"events/s: {results['throughput']['source_events_per_s']} (source) / "
+        f"{results['throughput']['sink_records_per_s_overall']} (sink), "
+        f"p99 commit→S3: {results['latency_ms']['commit_to_s3']['p99']} ms, lost: {lost}, "
+        f"peak RSS: {peak_total} MiB (PSS; "
+        + ", ".join(f"{n} {m['peak_pss_mib']:.0f}/{m['budget_mib']}" for n, m in memory.items()) + ")"
+    )
+    return results
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["timeline"]
+    seconds = [row["second"] for row in rows]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    for series, label in (("committed", "committed in PostgreSQL"), ("kafka", "appended to Kafka"), ("s3", "written to S3")):
+        top.plot(seconds, [row[series] for row in rows], label=label, drawstyle="steps-mid")
+    top.axhline(10_000, color="grey", linestyle="--", linewidth=1, label="10,000 events/s")
+    top.set_ylabel("change events / s")
+    top.legend(loc="upper right")
+    top.set_title(results["summary"][:110], fontsize=8)
+    bottom.plot(seconds, [row["p99_commit_to_kafka_ms"] for row in rows], color="tab:red")
+    bottom.set_ylabel("p99 commit → Kafka (ms)")
+    bottom.set_xlabel("seconds since the load started")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
