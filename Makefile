@@ -4,9 +4,13 @@ STACK ?= dev
 PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
+# checkov's dependencies conflict with pulumi's: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+TOOLS := .tools/bin
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up preview destroy verify test bench venv clean
+.PHONY: up preview destroy verify render test bench venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@scripts/check-prereqs.sh test
@@ -16,6 +20,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+# The workflow linter is a Go module; without Go its test skips and says so.
+$(TOOLS)/actionlint:
+	@if command -v go >/dev/null 2>&1; then GOBIN=$(CURDIR)/$(TOOLS) go install $(ACTIONLINT); \
+	else echo "Go not found: the workflow lint test will skip (install Go to run it)"; fi
 
 up: $(VENV)/.installed
 	@scripts/check-prereqs.sh up
@@ -35,12 +50,16 @@ destroy: $(VENV)/.installed
 verify: $(VENV)/.installed
 	$(VENV_PY) scripts/verify.py --stack $(STACK)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/actionlint
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+# Every Kubernetes object and AWS resource of a stack as files, for review: render/<stack>/.
+render: $(VENV)/.installed
+	$(VENV_PY) scripts/render.py --stack $(STACK)
 
 # Change events/s through the rendered pipeline on real processes; BENCH_ARGS="--rate 0" = full speed.
 bench: $(VENV)/.installed
 	$(VENV_PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools render .pytest_cache

@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import platform
+import signal
 import sys
 import threading
 import time
@@ -39,10 +40,11 @@ TICK = 0.1  # the load generator commits one transaction per tick
 class Load(threading.Thread):
     """Commits `rate` change events per second (or as many as it can): 80% inserts, 20% updates."""
 
-    def __init__(self, dsn: str, rate: int | None, seconds: float):
+    def __init__(self, dsn: str, rate: int | None, seconds: float, limit: int | None = None):
         super().__init__(daemon=True)
-        self.dsn, self.rate, self.seconds = dsn, rate, seconds
+        self.dsn, self.rate, self.seconds, self.limit = dsn, rate, seconds, limit
         self.committed = 0
+        self.burst = 0  # what this load committed, without an earlier warm-up's
         self.per_second: Counter = Counter()
         self.first_id: int | None = None
         self.last_id = 0
@@ -54,7 +56,7 @@ class Load(threading.Thread):
         started = time.monotonic()
         with psycopg.connect(self.dsn, autocommit=False) as conn:
             tick = 0
-            while time.monotonic() - started < self.seconds:
+            while time.monotonic() - started < self.seconds and (self.limit is None or self.committed < self.limit):
                 with conn.transaction():
                     ids = conn.execute(
                         "INSERT INTO inventory.customers (email, full_name) "
@@ -69,6 +71,7 @@ class Load(threading.Thread):
                 self.first_id = self.first_id or low
                 self.last_id = high
                 self.committed += per_tick
+                self.burst += per_tick
                 self.per_second[int(time.monotonic() - started)] += per_tick
                 tick += 1
                 if self.rate:
@@ -121,12 +124,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    # `kill` or Ctrl-C still stops every process the harness started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=int, default=10_000, help="target change events/s; 0 = full speed")
     parser.add_argument("--seconds", type=float, default=130, help="load duration, warm-up included")
     # Freshly started JVMs (JIT, metadata, group joins) lag for ~30 s before they keep pace.
     parser.add_argument("--warmup", type=float, default=40)
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. full-speed")
+    parser.add_argument("--events", type=int, default=1_500_000,
+                        help="at full speed: commit this many events as fast as possible, then let the pipeline drain")
     args = parser.parse_args()
     require_dataplane()
 
@@ -138,15 +145,24 @@ def main() -> int:
         pids = {**pipeline.pids(), "postgres": int(Path(pipeline.pg.data_dir, "postmaster.pid").read_text().split()[0])}
         sampler = MemorySampler(pids)
         sampler.start()
-        load = Load(pipeline.pg.dsn(), args.rate or None, args.seconds)
+        warm = 0
+        if not args.rate:
+            # Full speed: warm the JVMs at the target rate first, then commit a burst as fast as
+            # PostgreSQL takes it and measure how fast the pipeline works the backlog off.
+            warming = Load(pipeline.pg.dsn(), 10_000, args.warmup)
+            warming.start()
+            warming.join()
+            warm = warming.committed
+        load = Load(pipeline.pg.dsn(), args.rate or None, args.seconds, None if args.rate else args.events)
         load_started = time.time()
         load.start()
         load.join()
         load_ended = time.time()
         print(f"committed {load.committed} change events in {load_ended - load_started:.1f}s", flush=True)
-        records, objects = collect(pipeline, load, deadline=time.monotonic() + 600)
+        load.committed += warm
+        records, objects = collect(pipeline, load, deadline=time.monotonic() + 900)
         sampler.stopped.set()
-        results = measure(args, settings, load, load_started, records, objects, dict(sampler.peak))
+        results = measure(args, settings, load, load_started, load_ended, records, objects, dict(sampler.peak))
     finally:
         pipeline.stop()
 
@@ -164,20 +180,25 @@ def collect(pipeline: Pipeline, load: Load, deadline: float):
     from moto.s3.models import s3_backends
 
     bucket = s3_backends["123456789012"]["aws"].get_bucket(pipeline.archive.bucket)
+    parsed: dict[tuple[str, str], list[tuple]] = {}  # (key, etag) → its bench records
     while True:
         records, objects = [], {}
         for key in list(bucket.keys):
             current = bucket.keys[key]
-            lines = gzip.decompress(current.value).decode().splitlines()
             written = current.last_modified.replace(tzinfo=timezone.utc).timestamp()
-            objects[key] = {"written": written, "records": len(lines)}
-            for line in lines:
-                record = json.loads(line)
-                value = record["value"]
-                if not value or not value.get("after") or not str(value["after"].get("email", "")).startswith("bench-"):
-                    continue
-                records.append((value["after"]["id"], value["op"], value["source"]["lsn"], value["source"]["ts_us"] / 1e6,
-                                record["timestamp"] / 1e3, written))
+            if (key, current.etag) not in parsed:
+                rows = []
+                for line in gzip.decompress(current.value).decode().splitlines():
+                    record = json.loads(line)
+                    value = record["value"]
+                    after = (value or {}).get("after") or {}
+                    if str(after.get("email", "")).startswith("bench-"):
+                        rows.append((after["id"], value["op"], value["source"]["lsn"], value["source"]["ts_us"] / 1e6,
+                                     record["timestamp"] / 1e3))
+                parsed[(key, current.etag)] = rows
+            rows = parsed[(key, current.etag)]
+            objects[key] = {"written": written, "records": len(rows)}
+            records += [(*row, written) for row in rows]
         done = sum(1 for r in records if r[1] in ("c", "u"))
         if done >= load.committed or time.monotonic() > deadline:
             return records, objects
@@ -185,7 +206,7 @@ def collect(pipeline: Pipeline, load: Load, deadline: float):
         time.sleep(10)
 
 
-def measure(args, settings, load, load_started, records, objects, peak) -> dict:
+def measure(args, settings, load, load_started, load_ended, records, objects, peak) -> dict:
     unique = {(r[0], r[1], r[2]) for r in records}
     changes = {(r[0], r[1], r[2]) for r in records if r[1] in ("c", "u")}
     lost = max(0, load.committed - len(changes))
@@ -194,17 +215,25 @@ def measure(args, settings, load, load_started, records, objects, peak) -> dict:
     for record in records:
         first.setdefault((record[0], record[1], record[2]), record)
     events = list(first.values())
-    window_start = load_started + args.warmup
+    window_start = load_started + (args.warmup if args.rate else 0)
     window_end = load_started + args.seconds
     in_window = [e for e in events if window_start <= e[3] < window_end]
     kafka_latency = [(e[4] - e[3]) * 1000 for e in in_window]
     s3_latency = [(e[5] - e[3]) * 1000 for e in in_window]
-    source_rate = len([e for e in events if window_start <= e[4] < window_end]) / (window_end - window_start)
-    sink_rate = len([e for e in events if window_start <= e[5] < window_end]) / (window_end - window_start)
+    if args.rate:
+        source_rate = len([e for e in events if window_start <= e[4] < window_end]) / (window_end - window_start)
+        sink_rate = len([e for e in events if window_start <= e[5] < window_end]) / (window_end - window_start)
+    else:
+        # At full speed the backlog is the measure: how fast each stage worked it off, after warm-up.
+        appended = sorted(e[4] for e in events if e[4] >= window_start)
+        written = sorted(e[5] for e in events if e[5] >= window_start)
+        source_rate = len(appended) / max(1e-9, appended[-1] - appended[0]) if appended else 0
+        sink_rate = len(written) / max(1e-9, written[-1] - window_start) if written else 0
+        window_end = appended[-1] if appended else window_end
     # The sink writes one object per rotation, so its rate is bursty second by second; over the
     # window it is what landed. After the load stops, the last objects wait for their rotation.
     last_written = max((e[5] for e in events), default=load_started)
-    drain = last_written - (load_started + args.seconds)
+    drain = last_written - load_ended
     timeline = defaultdict(lambda: {"committed": 0, "kafka": 0, "s3": 0, "latency_ms": []})
     for e in events:
         timeline[int(e[3] - load_started)]["committed"] += 1
@@ -234,7 +263,7 @@ def measure(args, settings, load, load_started, records, objects, peak) -> dict:
             "worker": {k: v for k, v in cconf.worker_properties(settings).items() if k.startswith("offset.")},
         },
         "throughput": {
-            "committed_per_s": round(load.committed / args.seconds),
+            "committed_per_s": round(load.burst / max(1e-9, load_ended - load_started)),
             "source_events_per_s": round(source_rate),
             "sink_records_per_s": round(sink_rate),
             "measured_over_s": window_end - window_start,

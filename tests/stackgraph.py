@@ -58,6 +58,7 @@ class Registered:
     dependencies: list[str]
     replace_on_changes: list[str]
     ignore_changes: list[str]
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -152,6 +153,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     replace_on_changes=list(request.replaceOnChanges),
                     ignore_changes=list(request.ignoreChanges),
+                    property_dependencies={
+                        key: list(value.urns) for key, value in request.propertyDependencies.items()
+                    },
                 )
             )
         return response
