@@ -12,6 +12,7 @@ from .k8s import (
     container_security_context,
     http_probe,
     jvm_heap_options,
+    metadata_for,
     pod_ip_env,
     pod_security_context,
     resources,
@@ -57,8 +58,7 @@ class Connect(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
         [host_port] = [port for port in settings.host_ports if port.workload is CONNECT]
 
-        def metadata(object_name: str) -> kubernetes.meta.v1.ObjectMetaArgs:
-            return kubernetes.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=CONNECT.labels)
+        metadata = metadata_for(namespace, CONNECT)
 
         # The sink's AWS key, mounted as files that the directory config provider reads.
         self.s3_credentials = kubernetes.core.v1.Secret(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .quantity import Memory
@@ -80,6 +81,11 @@ def volume_claim(labels: dict[str, str], storage_class: str, size: Memory) -> di
             "resources": {"requests": {"storage": size.quantity()}},
         },
     }
+
+
+def metadata_for(namespace: str, workload: Workload) -> Callable[[str], dict[str, Any]]:
+    """Object metadata of a workload's objects: the name given, its namespace and labels."""
+    return lambda name: {"name": name, "namespace": namespace, "labels": workload.labels}
 
 
 def http_probe(path: str, port: str, period: int, failures: int, timeout: int = 5) -> dict[str, Any]:

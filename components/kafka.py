@@ -11,6 +11,7 @@ from .k8s import (
     container_security_context,
     exec_probe,
     jvm_heap_options,
+    metadata_for,
     pod_security_context,
     resources,
     volume_claim,
@@ -55,8 +56,7 @@ class Kafka(pulumi.ComponentResource):
         namespace = settings.config.namespace
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
 
-        def metadata(object_name: str) -> kubernetes.meta.v1.ObjectMetaArgs:
-            return kubernetes.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=KAFKA.labels)
+        metadata = metadata_for(namespace, KAFKA)
 
         files = {
             f"broker-{ordinal}.properties": kconf.render_properties(kconf.broker_properties(settings, ordinal))

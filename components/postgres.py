@@ -7,7 +7,15 @@ import pulumi_kubernetes as kubernetes
 import pulumi_random as random
 
 from . import postgres_config as pgconf
-from .k8s import checksum, container_security_context, exec_probe, pod_security_context, resources, volume_claim
+from .k8s import (
+    checksum,
+    container_security_context,
+    exec_probe,
+    metadata_for,
+    pod_security_context,
+    resources,
+    volume_claim,
+)
 from .platform import Platform
 from .settings import Settings
 from .storage import Storage
@@ -57,8 +65,7 @@ class Postgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
 
-        def metadata(object_name: str) -> kubernetes.meta.v1.ObjectMetaArgs:
-            return kubernetes.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=POSTGRES.labels)
+        metadata = metadata_for(namespace, POSTGRES)
 
         superuser_password = random.RandomPassword("postgres-superuser-password", length=32, special=False, opts=child)
         cdc_password = random.RandomPassword("postgres-cdc-password", length=32, special=False, opts=child)

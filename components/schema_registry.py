@@ -6,7 +6,15 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from . import connect_config as cconf
-from .k8s import container_security_context, http_probe, pod_ip_env, pod_security_context, resources, service_specs
+from .k8s import (
+    container_security_context,
+    http_probe,
+    metadata_for,
+    pod_ip_env,
+    pod_security_context,
+    resources,
+    service_specs,
+)
 from .kafka import Kafka
 from .platform import Platform
 from .settings import Settings
@@ -33,8 +41,7 @@ class SchemaRegistry(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
         [host_port] = [port for port in settings.host_ports if port.workload is SCHEMA_REGISTRY]
 
-        def metadata(object_name: str) -> kubernetes.meta.v1.ObjectMetaArgs:
-            return kubernetes.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=SCHEMA_REGISTRY.labels)
+        metadata = metadata_for(namespace, SCHEMA_REGISTRY)
 
         in_cluster, external = service_specs(SCHEMA_REGISTRY, "http", host_port)
         self.service = kubernetes.core.v1.Service(f"{NAME}-service", metadata=metadata(NAME), spec=in_cluster, opts=in_namespace)

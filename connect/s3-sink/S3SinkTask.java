@@ -106,10 +106,7 @@ public final class S3SinkTask extends SinkTask {
 
   @Override
   public void open(Collection<TopicPartition> partitions) {
-    for (TopicPartition partition : partitions) {
-      batches.remove(partition);
-      uploadedUpTo.remove(partition);
-    }
+    forget(partitions);
   }
 
   @Override
@@ -153,6 +150,10 @@ public final class S3SinkTask extends SinkTask {
   @Override
   public void close(Collection<TopicPartition> partitions) {
     // Records not yet uploaded are not committed either; the next owner reads them again.
+    forget(partitions);
+  }
+
+  private void forget(Collection<TopicPartition> partitions) {
     for (TopicPartition partition : partitions) {
       batches.remove(partition);
       uploadedUpTo.remove(partition);
