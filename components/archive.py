@@ -53,7 +53,6 @@ class Archive(pulumi.ComponentResource):
             tags=tags,
             opts=on_bucket,
         )
-        self.bucket = bucket
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
 
@@ -134,7 +133,6 @@ class Archive(pulumi.ComponentResource):
             opts=on_aws,
         )
         access_key = aws.iam.AccessKey("archive-sink-key", user=user.name, opts=on_aws)
-        self.sink_user = user
         # What must exist before the sink can write: the bucket as configured, and its identity.
         self.sink_grants: list[pulumi.Resource] = [bucket, versioning, sink_policy, access_key]
         self.access_key_id = pulumi.Output.secret(access_key.id)

@@ -56,7 +56,7 @@ class Connect(pulumi.ComponentResource):
         super().__init__("data-ingestion:connect:Connect", name, None, opts)
         namespace = settings.config.namespace
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
-        [host_port] = [port for port in settings.host_ports if port.workload is CONNECT]
+        host_port = settings.host_port(CONNECT)
 
         metadata = metadata_for(namespace, CONNECT)
 
@@ -139,9 +139,7 @@ class Connect(pulumi.ComponentResource):
                                     {"name": "KAFKA_HEAP_OPTS", "value": jvm_heap_options(cconf.connect_heap(settings))},
                                     {
                                         "name": "KAFKA_JVM_PERFORMANCE_OPTS",
-                                        "value": "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:MaxMetaspaceSize=128m "
-                                        "-XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=64m "
-                                        "-Djava.awt.headless=true",
+                                        "value": cconf.CONNECT_JVM_OPTIONS,
                                     },
                                     {"name": "LOG_DIR", "value": "/tmp/connect-logs"},
                                 ],

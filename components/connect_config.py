@@ -6,7 +6,7 @@ addresses, ports and paths it is given differ.
 
 from __future__ import annotations
 
-from .k8s import jvm_heap
+from .k8s import jvm_heap, jvm_heap_options, jvm_options
 from .postgres_config import CDC_PASSWORD_KEY
 from .kafka_config import KAFKA_VERSION, bootstrap_servers
 from .quantity import Memory
@@ -37,6 +37,8 @@ SCHEMAS_TOPIC = "_schemas"
 # Connect carries plugins, their class loaders and producer/consumer buffers: less heap than a broker.
 CONNECT_HEAP_FRACTION = 0.5
 SCHEMA_REGISTRY_HEAP_FRACTION = 0.5
+CONNECT_JVM_OPTIONS = jvm_options(128, 64, 64)
+SCHEMA_REGISTRY_JVM_OPTIONS = jvm_options(96, 48, 32)
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 
@@ -114,8 +116,7 @@ def schema_registry_environment(settings: Settings) -> dict[str, str]:
         ),
         "SCHEMA_REGISTRY_KAFKASTORE_TOPIC": SCHEMAS_TOPIC,
         "SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR": str(settings.replication_factor),
-        "SCHEMA_REGISTRY_HEAP_OPTS": f"-Xms{schema_registry_heap(settings).mib}m -Xmx{schema_registry_heap(settings).mib}m",
-        "SCHEMA_REGISTRY_JVM_PERFORMANCE_OPTS": "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:MaxMetaspaceSize=96m "
-        "-XX:ReservedCodeCacheSize=48m -XX:MaxDirectMemorySize=32m -Djava.awt.headless=true",
+        "SCHEMA_REGISTRY_HEAP_OPTS": jvm_heap_options(schema_registry_heap(settings)),
+        "SCHEMA_REGISTRY_JVM_PERFORMANCE_OPTS": SCHEMA_REGISTRY_JVM_OPTIONS,
         "SCHEMA_REGISTRY_LOG4J_ROOT_LOGLEVEL": "INFO",
     }

@@ -154,10 +154,7 @@ class Kafka(pulumi.ComponentResource):
                                     {"name": "KAFKA_HEAP_OPTS", "value": jvm_heap_options(heap)},
                                     {
                                         "name": "KAFKA_JVM_PERFORMANCE_OPTS",
-                                        "value": "-XX:+UseG1GC -XX:MaxGCPauseMillis=20 "
-                                        "-XX:InitiatingHeapOccupancyPercent=35 -XX:MaxMetaspaceSize=96m "
-                                        "-XX:ReservedCodeCacheSize=48m -XX:MaxDirectMemorySize=64m "
-                                        "-Djava.awt.headless=true",
+                                        "value": kconf.JVM_OPTIONS,
                                     },
                                     {"name": "LOG_DIR", "value": "/tmp/kafka-logs"},
                                 ],

@@ -10,7 +10,7 @@ import base64
 import uuid
 from dataclasses import dataclass
 
-from .k8s import jvm_heap
+from .k8s import jvm_heap, jvm_options
 from .quantity import Memory
 from .settings import Settings
 from .topology import KAFKA, PROJECT
@@ -22,6 +22,7 @@ HEADLESS_SERVICE = "kafka-headless"
 DATA_DIR = "/var/lib/kafka/data"
 # Kafka leans on the page cache, not its heap: half the container goes to the heap.
 HEAP_FRACTION = 0.5
+JVM_OPTIONS = jvm_options(96, 48, 64, "-XX:InitiatingHeapOccupancyPercent=35")
 
 
 @dataclass(frozen=True)

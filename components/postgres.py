@@ -14,12 +14,13 @@ from .k8s import (
     metadata_for,
     pod_security_context,
     resources,
+    service_specs,
     volume_claim,
 )
 from .platform import Platform
 from .settings import Settings
 from .storage import Storage
-from .topology import POSTGRES, POSTGRES_NODE_PORT
+from .topology import POSTGRES
 
 IMAGE = "postgres:15.17-bookworm"  # the major version the data-plane tests run (Debian's 15)
 UID = 999  # the image's postgres user
@@ -86,27 +87,15 @@ class Postgres(pulumi.ComponentResource):
             "postgres-config", metadata=metadata("postgres-config"), data=files, opts=in_namespace
         )
 
+        in_cluster, external = service_specs(POSTGRES, "postgres", settings.host_port(POSTGRES))
         self.headless_service = kubernetes.core.v1.Service(
             "postgres-headless-service",
             metadata=metadata("postgres"),
-            spec={
-                "clusterIP": "None",
-                "selector": POSTGRES.selector,
-                "ports": [{"name": "postgres", "port": PORT, "targetPort": "postgres"}],
-            },
+            spec={**in_cluster, "clusterIP": "None"},  # the StatefulSet's serviceName
             opts=in_namespace,
         )
         self.node_port_service = kubernetes.core.v1.Service(
-            "postgres-node-port-service",
-            metadata=metadata("postgres-external"),
-            spec={
-                "type": "NodePort",
-                "selector": POSTGRES.selector,
-                "ports": [
-                    {"name": "postgres", "port": PORT, "targetPort": "postgres", "nodePort": POSTGRES_NODE_PORT}
-                ],
-            },
-            opts=in_namespace,
+            "postgres-node-port-service", metadata=metadata("postgres-external"), spec=external, opts=in_namespace
         )
 
         pg_isready = ["pg_isready", "--host=127.0.0.1", f"--port={PORT}", f"--username={pgconf.SUPERUSER}"]
@@ -200,7 +189,7 @@ class Postgres(pulumi.ComponentResource):
 
         self.host = f"postgres.{namespace}.svc.cluster.local"
         self.port = PORT
-        self.host_port = next(p.host_port for p in settings.host_ports if p.workload is POSTGRES)
+        self.host_port = settings.host_port(POSTGRES).host_port
         self.database = pgconf.DATABASE
         self.cdc_user = pgconf.CDC_ROLE
         self.publication = pgconf.PUBLICATION

@@ -39,7 +39,7 @@ class SchemaRegistry(pulumi.ComponentResource):
         super().__init__("data-ingestion:schema-registry:SchemaRegistry", name, None, opts)
         namespace = settings.config.namespace
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
-        [host_port] = [port for port in settings.host_ports if port.workload is SCHEMA_REGISTRY]
+        host_port = settings.host_port(SCHEMA_REGISTRY)
 
         metadata = metadata_for(namespace, SCHEMA_REGISTRY)
 

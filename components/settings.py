@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from pydantic.alias_generators import to_camel
 
 from .quantity import Memory
-from .topology import HOST_PORT_RANGE, NODE_PORT_RANGE, PROJECT, host_ports
+from .topology import HOST_PORT_RANGE, NODE_PORT_RANGE, PROJECT, HostPort, Workload, host_ports
 
 KIND_NODE_IMAGE = (
     "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
@@ -276,6 +276,11 @@ class Settings:
     @cached_property
     def host_ports(self):
         return host_ports(self.brokers, self.config.host_port_offset)
+
+    def host_port(self, workload: Workload) -> HostPort:
+        """The one port-table entry of a workload published on a single port."""
+        [port] = [port for port in self.host_ports if port.workload is workload]
+        return port
 
 
 def stack_slug(stack: str) -> str:

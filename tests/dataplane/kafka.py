@@ -26,7 +26,6 @@ from tests.dataplane.conftest import require
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "data-ingestion"
 POM = Path(__file__).parent / "kafka" / "pom.xml"
-JVM_OPTIONS = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:MaxMetaspaceSize=128m", "-Djava.awt.headless=true"]
 LOG4J2 = """\
 Configuration:
   status: warn
@@ -78,8 +77,9 @@ def _log_config(root: Path) -> Path:
     return path
 
 
-def _java(libs: Path, heap_options: str, log_file: Path, log_config: Path, main: str, *args: str) -> list[str]:
-    return ["java", *heap_options.split(), *JVM_OPTIONS, f"-Dlog4j2.configurationFile={log_config}",
+def _java(libs: Path, jvm: str, log_file: Path, log_config: Path, main: str, *args: str) -> list[str]:
+    """`jvm`: the heap and JVM options the pod's container gets."""
+    return ["java", *jvm.split(), f"-Dlog4j2.configurationFile={log_config}",
             f"-Dkafka.logs.file={log_file}", "-cp", f"{libs}/*", main, *args]
 
 
@@ -147,9 +147,9 @@ class KafkaCluster:
         return self
 
     def start_node(self, ordinal: int) -> None:
-        heap = jvm_heap_options(kconf.heap(self.settings))
+        jvm = f"{jvm_heap_options(kconf.heap(self.settings))} {kconf.JVM_OPTIONS}"
         self.processes[ordinal] = subprocess.Popen(
-            _java(self.libs, heap, self.log(ordinal), self.log_config, "kafka.Kafka", str(self.properties_path(ordinal))),
+            _java(self.libs, jvm, self.log(ordinal), self.log_config, "kafka.Kafka", str(self.properties_path(ordinal))),
             stdout=subprocess.DEVNULL, stderr=open(self.root / f"broker-{ordinal}.stderr", "w"),
         )
 
@@ -159,10 +159,7 @@ class KafkaCluster:
         node = self.endpoints[ordinal]
         admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{node.internal_port}", "log_level": 0})
 
-        def registered():
-            brokers = admin.list_topics(timeout=2).brokers
-            return len(brokers) == self.settings.brokers or (ordinal in brokers and len(brokers) >= 1)
-
+        registered = lambda: ordinal in admin.list_topics(timeout=2).brokers  # noqa: E731
         wait_for(registered, timeout, f"Kafka broker {ordinal}", self.log(ordinal))
 
     def kill(self, ordinal: int) -> None:
@@ -207,11 +204,11 @@ class ConnectWorker:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> ConnectWorker:
-        heap = jvm_heap_options(cconf.connect_heap(self.settings))
+        jvm = f"{jvm_heap_options(cconf.connect_heap(self.settings))} {cconf.CONNECT_JVM_OPTIONS}"
         # The worker config keeps its ${env:POD_IP} placeholder: the env provider resolves it here too.
         env = {**os.environ, "POD_IP": "127.0.0.1"}
         self.process = subprocess.Popen(
-            _java(self.kafka.libs, heap, self.log, _log_config(self.root),
+            _java(self.kafka.libs, jvm, self.log, _log_config(self.root),
                   "org.apache.kafka.connect.cli.ConnectDistributed", str(self.properties_path)),
             stdout=subprocess.DEVNULL, stderr=open(self.root / "connect.stderr", "w"), env=env,
         )
