@@ -11,7 +11,6 @@ Writes bench/results.json and bench/chart.png; the last line printed is the summ
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -31,6 +30,7 @@ from components import connect_config as cconf  # noqa: E402
 from components import kafka_config as kconf  # noqa: E402
 from components.postgres_config import server_settings  # noqa: E402
 from connectors import configs  # noqa: E402
+from connectors.smoke import archived_records  # noqa: E402
 from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -188,8 +188,7 @@ def collect(pipeline: Pipeline, load: Load, deadline: float):
             written = current.last_modified.replace(tzinfo=timezone.utc).timestamp()
             if (key, current.etag) not in parsed:
                 rows = []
-                for line in gzip.decompress(current.value).decode().splitlines():
-                    record = json.loads(line)
+                for record in archived_records(key, current.value):
                     value = record["value"]
                     after = (value or {}).get("after") or {}
                     if str(after.get("email", "")).startswith("bench-"):

@@ -32,7 +32,6 @@ import javax.tools.ToolProvider;
  *
  * Manifest lines are tab-separated: plugin, kind, location, sha256 (or, for a service, the class).
  *   archive    a .tar.gz of the plugin's jars, unpacked without its top directory
- *   jar        a jar placed in the plugin's directory
  *   classpath  a jar needed only to compile the plugin's sources
  *   source     a .java file beside the manifest, compiled into <plugin>.jar
  *   service    a ServiceLoader entry of <plugin>.jar: interface, then implementation
@@ -73,11 +72,6 @@ public class InstallPlugins {
       Path target = pluginDir.resolve(e.plugin());
       switch (e.kind()) {
         case "archive" -> unpackTarGz(fetch(http, e, cache), target);
-        case "jar" -> {
-          Files.createDirectories(target);
-          Path jar = fetch(http, e, cache);
-          Files.copy(jar, target.resolve(fileName(e.location())), StandardCopyOption.REPLACE_EXISTING);
-        }
         case "classpath" -> plugin.classpath.add(fetch(http, e, cache));
         case "source" -> {
           Path source = manifest.getParent().resolve(e.location());

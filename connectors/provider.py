@@ -46,7 +46,7 @@ class ConnectClient:
     connector: str
     timeout: float = DEFAULT_TIMEOUT
 
-    def _where(self) -> str:
+    def where(self) -> str:
         return f"connector {self.connector!r} at Kafka Connect {self.url}"
 
     def request(self, method: str, path: str, body: Any = None, deadline: float | None = None) -> requests.Response:
@@ -69,7 +69,7 @@ class ConnectClient:
                     if response is None
                     else " A rebalance (409) should settle by itself; a 5xx persisting points at the worker's log."
                 )
-                raise ConnectError(f"{self._where()}: {problem}, still after {self.timeout:.0f}s.{hint}")
+                raise ConnectError(f"{self.where()}: {problem}, still after {self.timeout:.0f}s.{hint}")
             _sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -91,7 +91,7 @@ class ConnectClient:
         response = self.request("PUT", f"/connectors/{quote(self.connector, safe='')}/config", dict(config))
         if response.status_code == 400:
             raise ConnectError(
-                f"{self._where()}: the config was refused: {_message(response)}. "
+                f"{self.where()}: the config was refused: {_message(response)}. "
                 "Fix it in the stack (connectors/configs.py or the stack's settings) and run again."
             )
         self._expect(response, "write the config of")
@@ -112,7 +112,7 @@ class ConnectClient:
 
     def _expect(self, response: requests.Response, action: str) -> None:
         if response.status_code >= 300:
-            raise ConnectError(f"cannot {action} {self._where()}: {response.status_code} {_message(response)}")
+            raise ConnectError(f"cannot {action} {self.where()}: {response.status_code} {_message(response)}")
 
 
 def _message(response: requests.Response) -> str:
@@ -159,7 +159,7 @@ def wait_until_running(client: ConnectClient, timeout: float, settle: float = 0.
             failures = failures_of(status)
             if failures and time.monotonic() - started >= settle:
                 raise ConnectError(
-                    f"{client._where()} FAILED: " + "; ".join(failures) + ". The full trace is in "
+                    f"{client.where()} FAILED: " + "; ".join(failures) + ". The full trace is in "
                     f"`curl {client.url}/connectors/{client.connector}/status` and the worker's log."
                 )
             tasks = status.get("tasks", [])
@@ -171,7 +171,7 @@ def wait_until_running(client: ConnectClient, timeout: float, settle: float = 0.
             seen_running = bool(running)
         if time.monotonic() + POLL_SECONDS > deadline:
             state = "absent" if last is None else f"{last['connector']['state']}, tasks {tasks_of(last)}"
-            raise ConnectError(f"{client._where()} is not RUNNING after {timeout:.0f}s (now: {state}).")
+            raise ConnectError(f"{client.where()} is not RUNNING after {timeout:.0f}s (now: {state}).")
         _sleep(POLL_SECONDS)
 
 

@@ -53,6 +53,12 @@ class Report:
         return "\n".join([*self.lines, verdict])
 
 
+def archived_records(key: str, body: bytes) -> list[dict[str, Any]]:
+    """The records of one object the S3 sink wrote: JSON Lines, gzip-compressed when the key says so."""
+    text = gzip.decompress(body).decode() if key.endswith(".gz") else body.decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
 def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 180) -> Report:
     report = Report()
     if not _connectors_running(endpoints, report):
@@ -172,9 +178,9 @@ def _find_in_s3(endpoints: Endpoints, marker: str, since: datetime, timeout: flo
                 if item["Key"] in seen or item["LastModified"] < since - timedelta(seconds=5):
                     continue
                 body = s3.get_object(Bucket=endpoints.bucket, Key=item["Key"])["Body"].read()
-                text = gzip.decompress(body).decode() if item["Key"].endswith(".gz") else body.decode()
                 seen.add(item["Key"])
-                if marker in text:
-                    return item["Key"]
+                for record in archived_records(item["Key"], body):
+                    if ((record["value"] or {}).get("after") or {}).get("email") == marker:
+                        return item["Key"]
         time.sleep(2)
     return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,17 +17,12 @@ import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from tests.net import free_port
 from tests.stackgraph import Graph
 
 REGION = "us-east-1"
 # Setup runs before moto enforces IAM; these credentials stand in for the operator's own.
 OPERATOR = {"aws_access_key_id": "AKIAOPERATOR0000TEST", "aws_secret_access_key": "operator-secret"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class FakeAws:

@@ -13,7 +13,7 @@ from pulumi_policy import (
 )
 
 from policy import rules
-from tests.stackgraph import Graph, run_stack
+from tests.stackgraph import SECRET_SIG, Graph, run_stack
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def options() -> PolicyResourceOptions:
 def plain(value):
     """Inputs as the policy engine sees them: secrets unwrapped."""
     if isinstance(value, dict):
-        if "value" in value and len(value) == 2 and any(len(k) == 32 for k in value):
+        if SECRET_SIG in value:
             return plain(value["value"])
         return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -1,6 +1,10 @@
 import os
+from pathlib import Path
 
 import pytest
+
+# Downloads kept between runs (Kafka's jars, the Connect plugins), each verified when used.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "data-ingestion"
 
 
 def require(available: bool, what: str, hint: str) -> None:

@@ -21,10 +21,9 @@ from components import connect_config as cconf
 from components import kafka_config as kconf
 from components.k8s import jvm_heap_options
 from components.settings import Settings
-from tests.awsfake import free_port
-from tests.dataplane.conftest import require
+from tests.net import free_port
+from tests.dataplane.conftest import CACHE, require
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "data-ingestion"
 POM = Path(__file__).parent / "kafka" / "pom.xml"
 LOG4J2 = """\
 Configuration:

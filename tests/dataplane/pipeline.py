@@ -6,7 +6,6 @@ the S3 sink is pointed at moto instead of AWS. Used by the data-plane tests and 
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any
 from components.postgres_config import CDC_PASSWORD_KEY
 from components.settings import Settings, parse_settings
 from connectors import configs
+from connectors.smoke import archived_records
 from connectors.provider import KafkaConnectorProvider
 from tests.awsfake import FakeAws, apply_archive
 from tests.dataplane.conftest import require
@@ -126,8 +126,8 @@ class Pipeline:
         s3 = self.aws.client("s3", self.operator)
         for key in self.s3_objects():
             body = s3.get_object(Bucket=self.archive.bucket, Key=key)["Body"].read()
-            for line in gzip.decompress(body).decode().splitlines():
-                yield {**json.loads(line), "_object": key}
+            for record in archived_records(key, body):
+                yield {**record, "_object": key}
 
     def pids(self) -> dict[str, int]:
         found = dict(self.kafka.pids()) if self.kafka else {}

@@ -6,15 +6,13 @@ downloads are kept in a cache between runs (verified against the pinned sha256 e
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from components.plugins import INSTALLER, MANIFEST, plugin_files
-from tests.dataplane.conftest import require
+from tests.dataplane.conftest import CACHE, require
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "data-ingestion" / "plugins"
 
 
 def require_jdk() -> None:
@@ -36,7 +34,7 @@ def install_plugins(plugin_dir: Path, files_dir: Path | None = None) -> subproce
     """Run the installer on `files_dir` as it is, or on freshly written plugin files."""
     files = files_dir or write_plugin_files(plugin_dir.parent / "plugin-sources")
     return subprocess.run(
-        ["java", str(files / INSTALLER), str(files / MANIFEST), str(plugin_dir), str(CACHE)],
+        ["java", str(files / INSTALLER), str(files / MANIFEST), str(plugin_dir), str(CACHE / "plugins")],
         capture_output=True,
         text=True,
         timeout=600,

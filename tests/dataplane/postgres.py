@@ -9,7 +9,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,14 +16,9 @@ from dataclasses import dataclass, field
 
 from components import postgres_config as pgconf
 from components.settings import Settings
+from tests.net import free_port
 
 INSTALL_HINT = "install PostgreSQL's server (Debian/Ubuntu: apt-get install postgresql)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def postgres_bin_dir() -> str | None:
