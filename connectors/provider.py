@@ -74,17 +74,17 @@ class ConnectClient:
             delay = min(delay * 2, 5.0)
 
     def config(self) -> dict[str, str] | None:
-        response = self.request("GET", f"/connectors/{quote(self.connector, safe='')}/config")
-        if response.status_code == 404:
-            return None
-        self._expect(response, "read the config of")
-        return response.json()
+        return self._read("config")
 
     def status(self) -> dict[str, Any] | None:
-        response = self.request("GET", f"/connectors/{quote(self.connector, safe='')}/status")
+        return self._read("status")
+
+    def _read(self, part: str) -> Any:
+        """GET /connectors/<name>/<part>; None when the connector does not exist."""
+        response = self.request("GET", f"/connectors/{quote(self.connector, safe='')}/{part}")
         if response.status_code == 404:
             return None
-        self._expect(response, "read the status of")
+        self._expect(response, f"read the {part} of")
         return response.json()
 
     def put_config(self, config: Mapping[str, str]) -> None:
