@@ -19,8 +19,8 @@ from urllib.parse import quote
 import pulumi
 import requests
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.output import Unknown
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # how preview hands an unknown value to a provider
 DEFAULT_TIMEOUT = 300
 POLL_SECONDS = 1.0
 # Where Connect is unreachable at delete time, the connector went with its cluster.
@@ -28,6 +28,17 @@ DELETE_REACH_SECONDS = 30
 # After a config change or a restart, how long an old FAILED state may linger in the status.
 RESTART_SETTLE_SECONDS = 5.0
 TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# A connector counts as healthy only once it has stayed RUNNING this long: a task that fails on its
+# first records (a poison row, a refused write) reports RUNNING for several seconds before FAILED.
+HEALTHY_SECONDS = 20.0
+# Inputs whose change means a different connector (in another Connect, or another cluster).
+IDENTITY = ("connectUrl", "connectorName", "clusterId")
+
+
+def is_unknown(value: Any) -> bool:
+    """A value not known yet (preview): the provider host hands it over as `pulumi.output.Unknown`,
+    as a whole input or inside the config map, never as the sentinel string of the wire."""
+    return isinstance(value, Unknown)
 
 
 def _sleep(seconds: float) -> None:
@@ -130,34 +141,47 @@ def tasks_of(status: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def failures_of(status: Mapping[str, Any]) -> list[str]:
-    """A line per failed part of the connector, with the first lines of its stack trace."""
+    """A line per failed part of the connector, led by the root cause of its stack trace."""
     found = []
     if status["connector"]["state"] == "FAILED":
-        found.append(f"connector: {_first_lines(status['connector'].get('trace', ''))}")
+        found.append(f"connector: {root_cause(status['connector'].get('trace', ''))}")
     for task in status.get("tasks", []):
         if task["state"] == "FAILED":
-            found.append(f"task {task['id']}: {_first_lines(task.get('trace', ''))}")
+            found.append(f"task {task['id']}: {root_cause(task.get('trace', ''))}")
     return found
 
 
-def _first_lines(trace: str, count: int = 3) -> str:
-    return " | ".join(line.strip() for line in trace.strip().splitlines()[:count]) or "(no trace)"
+def root_cause(trace: str) -> str:
+    """The innermost exception of a Java stack trace (its last `Caused by:`), which is what went
+    wrong; the outer ones only say where it surfaced (for a source task, usually the producer)."""
+    lines = [line.strip() for line in trace.strip().splitlines()]
+    if not lines:
+        return "(no trace)"
+    causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
+    if not causes:
+        return lines[0]
+    return f"{causes[-1]} (surfaced as: {lines[0]})"
 
 
-def wait_until_running(client: ConnectClient, timeout: float, settle: float = 0.0) -> dict[str, Any]:
-    """The connector's status once it and all of its tasks are RUNNING twice in a row (after an
-    update Connect briefly reports the old tasks); raise on FAILED or when the time is up.
-    For `settle` seconds a FAILED state is taken as the old one, not yet replaced."""
+def wait_until_running(
+    client: ConnectClient, timeout: float, settle: float = 0.0, healthy: float | None = None
+) -> dict[str, Any]:
+    """The connector's status once it and all of its tasks have stayed RUNNING for `healthy`
+    seconds (a task that fails on its first records reports RUNNING until then); raise on FAILED
+    or when the time is up. For `settle` seconds a FAILED state is taken as the old one, not yet
+    replaced (after an update Connect briefly reports the old tasks)."""
+    healthy = HEALTHY_SECONDS if healthy is None else healthy
     started = time.monotonic()
-    deadline = started + timeout
-    seen_running = False
+    deadline = started + max(timeout, healthy + POLL_SECONDS)
+    running_since: float | None = None
     last: dict[str, Any] | None = None
     while True:
         status = client.status()
         last = status or last
+        now = time.monotonic()
         if status is not None:
             failures = failures_of(status)
-            if failures and time.monotonic() - started >= settle:
+            if failures and now - started >= settle:
                 raise ConnectError(
                     f"{client.where()} FAILED: " + "; ".join(failures) + ". The full trace is in "
                     f"`curl {client.url}/connectors/{client.connector}/status` and the worker's log."
@@ -166,10 +190,12 @@ def wait_until_running(client: ConnectClient, timeout: float, settle: float = 0.
             running = not failures and status["connector"]["state"] == "RUNNING" and tasks and all(
                 task["state"] == "RUNNING" for task in tasks
             )
-            if running and seen_running:
+            running_since = (running_since or now) if running else None
+            if running_since is not None and now - running_since >= healthy:
                 return status
-            seen_running = bool(running)
-        if time.monotonic() + POLL_SECONDS > deadline:
+        else:
+            running_since = None
+        if now + POLL_SECONDS > deadline:
             state = "absent" if last is None else f"{last['connector']['state']}, tasks {tasks_of(last)}"
             raise ConnectError(f"{client.where()} is not RUNNING after {timeout:.0f}s (now: {state}).")
         _sleep(POLL_SECONDS)
@@ -182,28 +208,19 @@ def normalized(config: Mapping[str, Any]) -> dict[str, str]:
 
 class KafkaConnectorProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validate what is known; an unknown input (preview) is checked once it is known."""
         failures = []
         url = news.get("connectUrl")
-        if url != UNKNOWN and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+        if not is_unknown(url) and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
             failures.append(CheckFailure("connectUrl", f"{url!r} is not an http(s) URL of a Kafka Connect REST API"))
         name = news.get("connectorName")
-        if name != UNKNOWN and (not isinstance(name, str) or not name or "/" in name):
+        if not is_unknown(name) and (not isinstance(name, str) or not name or "/" in name):
             failures.append(CheckFailure("connectorName", f"{name!r} is not a connector name (non-empty, no '/')"))
         config = news.get("config")
-        if config != UNKNOWN:
-            if not isinstance(config, Mapping):
-                failures.append(CheckFailure("config", "must be a map of config keys to values"))
-            else:
-                known = {key: value for key, value in config.items() if value != UNKNOWN}
-                if "connector.class" in config and not known.get("connector.class", UNKNOWN):
-                    failures.append(CheckFailure("config", "connector.class must not be empty"))
-                elif "connector.class" not in config:
-                    failures.append(CheckFailure("config", "connector.class is required"))
-                bad = [key for key, value in known.items() if isinstance(value, (Mapping, list))]
-                if bad:
-                    failures.append(CheckFailure("config", f"values must be scalars; not {', '.join(sorted(bad))}"))
+        if not is_unknown(config):
+            failures += _config_failures(config)
         timeout = news.get("timeoutSeconds", DEFAULT_TIMEOUT)
-        if timeout != UNKNOWN and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        if not is_unknown(timeout) and (not isinstance(timeout, (int, float)) or timeout <= 0):
             failures.append(CheckFailure("timeoutSeconds", f"{timeout!r} must be a positive number of seconds"))
         return CheckResult(news, failures)
 
@@ -214,12 +231,10 @@ class KafkaConnectorProvider(ResourceProvider):
         return CreateResult(props["connectorName"], _outputs(props, status, restarted=[]))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in ("connectUrl", "connectorName", "clusterId") if olds.get(key) != news.get(key)]
+        """Never calls Connect: runs in every preview. An unknown identity may be a new one: replace."""
+        replaces = [key for key in IDENTITY if is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
         changed = list(replaces)
-        new_config = news.get("config")
-        if new_config == UNKNOWN or not isinstance(new_config, Mapping):
-            changed.append("config")
-        elif any(value == UNKNOWN for value in new_config.values()) or normalized(olds.get("config", {})) != normalized(new_config):
+        if _config_changed(olds.get("config"), news.get("config")):
             changed.append("config")
         if olds.get("timeoutSeconds") != news.get("timeoutSeconds"):
             changed.append("timeoutSeconds")
@@ -252,6 +267,29 @@ class KafkaConnectorProvider(ResourceProvider):
                 raise
             # Connect keeps connectors in its Kafka topics; with the worker gone for good (the
             # cluster was deleted) the connector is gone too.
+
+
+def _config_failures(config: Any) -> list[CheckFailure]:
+    if not isinstance(config, Mapping):
+        return [CheckFailure("config", "must be a map of config keys to values")]
+    failures = []
+    connector_class = config.get("connector.class")
+    if "connector.class" not in config:
+        failures.append(CheckFailure("config", "connector.class is required"))
+    elif not is_unknown(connector_class) and not connector_class:
+        failures.append(CheckFailure("config", "connector.class must not be empty"))
+    bad = [key for key, value in config.items() if isinstance(value, (Mapping, list))]
+    if bad:
+        failures.append(CheckFailure("config", f"values must be scalars; not {', '.join(sorted(bad))}"))
+    return failures
+
+
+def _config_changed(old: Any, new: Any) -> bool:
+    if is_unknown(new) or not isinstance(new, Mapping) or not isinstance(old, Mapping):
+        return True
+    if any(is_unknown(value) for value in new.values()):
+        return True
+    return normalized(old) != normalized(new)
 
 
 def _client(props: Mapping[str, Any]) -> ConnectClient:

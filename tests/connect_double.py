@@ -26,6 +26,8 @@ class Connector:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     reads_until_running: int = 2
     fail_tasks_with: str | None = None  # a trace: the tasks fail instead of starting
+    # (status reads while RUNNING, trace): the tasks start, then fail on their first records
+    fail_later: tuple[int, str] | None = None
 
     @property
     def type(self) -> str:
@@ -33,6 +35,13 @@ class Connector:
 
     def advance(self) -> None:
         if self.state == "RUNNING" and all(task["state"] != "RESTARTING" for task in self.tasks):
+            if self.fail_later is not None:
+                reads, trace = self.fail_later
+                if reads <= 0:
+                    self.tasks = [{**task, "state": "FAILED", "trace": trace} for task in self.tasks]
+                    self.fail_later = None
+                else:
+                    self.fail_later = (reads - 1, trace)
             return
         if self.reads_until_running > 0:
             self.reads_until_running -= 1
@@ -57,6 +66,7 @@ class ConnectDouble:
         self.faults: list[tuple[int, str]] = []  # answered, in order, before any real handling
         self.invalid_keys: set[str] = set()  # keys whose presence makes a config invalid
         self.tasks_fail_on_start: dict[str, str] = {}  # connector name → the trace its tasks fail with
+        self.tasks_fail_later: dict[str, tuple[int, str]] = {}  # connector name → Connector.fail_later
         self.start_reads = 2  # status reads before a new connector is RUNNING
         self.lock = threading.Lock()
         double = self
@@ -130,6 +140,7 @@ class ConnectDouble:
                 self.connectors[name] = connector = Connector(
                     config={**config, "name": name},
                     fail_tasks_with=self.tasks_fail_on_start.get(name),
+                    fail_later=self.tasks_fail_later.get(name),
                     reads_until_running=self.start_reads,
                 )
             else:

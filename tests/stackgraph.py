@@ -128,6 +128,14 @@ class EchoMocks(pulumi.runtime.Mocks):
         return {}
 
 
+class FreshStackMocks(EchoMocks):
+    """The preview of a stack that has nothing yet: ids and every output a provider computes are
+    unknown; only what the program gave as inputs is known."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        return "", dict(args.inputs)
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks, graph: Graph):
         super().__init__(mocks)
@@ -161,9 +169,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def install_mocks(stack: str = "dev", preview: bool = False) -> Graph:
+def install_mocks(stack: str = "dev", preview: bool = False, fresh: bool = False) -> Graph:
+    """`fresh`: the preview of a new stack (implies `preview`), every computed output unknown."""
     graph = Graph(stack=stack)
-    mocks = EchoMocks()
+    preview = preview or fresh
+    mocks = FreshStackMocks() if fresh else EchoMocks()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks, graph)
@@ -173,10 +183,10 @@ def install_mocks(stack: str = "dev", preview: bool = False) -> Graph:
 
 
 def run_stack(
-    stack: str = "dev", config: Mapping[str, Any] | None = None, preview: bool = False
+    stack: str = "dev", config: Mapping[str, Any] | None = None, preview: bool = False, fresh: bool = False
 ) -> Graph:
     """Run the program for `stack` with these `data-ingestion:` keys; return what it declared."""
-    graph = install_mocks(stack, preview)
+    graph = install_mocks(stack, preview, fresh)
     run_program(graph, config)
     return graph
 

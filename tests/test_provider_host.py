@@ -1,0 +1,131 @@
+"""The connector provider at the engine boundary: the SDK's real provider host, driven over gRPC with
+the properties `__main__.py` registers, on the preview of a fresh stack and on a later `up`.
+
+The full lifecycle against a real Kafka Connect worker is in tests/dataplane/test_pipeline.py.
+"""
+
+import socket
+import threading
+
+import pytest
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2
+
+from connectors.configs import SINK_NAME, SOURCE_NAME
+from tests.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
+
+CONNECTORS = (SOURCE_NAME, SINK_NAME)
+
+
+class CountingListener:
+    """A TCP port that counts who connects: a stand-in Connect that must never be called."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.socket.close()
+
+
+@pytest.fixture(scope="module")
+def host():
+    with ProviderHost() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def fresh_preview():
+    return recorded_connectors(fresh_preview=True)
+
+
+@pytest.fixture(scope="module")
+def later_up():
+    return recorded_connectors(fresh_preview=False)
+
+
+@pytest.fixture
+def connect():
+    listener = CountingListener()
+    yield listener
+    listener.close()
+
+
+def at(url, props):
+    return {**props, "connectUrl": url}
+
+
+def outputs_of(inputs):
+    """What the state holds after a successful create of these inputs."""
+    return {**inputs, "state": "RUNNING", "tasks": [{"id": 0, "state": "RUNNING", "workerId": "w"}],
+            "type": "source", "restartedTasks": []}
+
+
+def test_the_recording_is_what_a_fresh_preview_sends(fresh_preview, later_up):
+    assert set(fresh_preview) == set(later_up) == set(CONNECTORS)
+    # The sink's config is built from the bucket's generated name, the cluster id from the new cluster.
+    assert fresh_preview[SINK_NAME]["config"] == rpc.UNKNOWN
+    assert fresh_preview[SINK_NAME]["clusterId"] == rpc.UNKNOWN
+    assert isinstance(fresh_preview[SOURCE_NAME]["config"], dict)
+    assert all(isinstance(props[PROVIDER_KEY], str) for props in (*fresh_preview.values(), *later_up.values()))
+
+
+@pytest.mark.parametrize("name", CONNECTORS)
+def test_check_passes_on_the_preview_of_a_fresh_stack_without_calling_connect(host, fresh_preview, connect, name):
+    checked = host.check(name, {}, at(connect.url, fresh_preview[name]))
+    assert checked.failures == []
+    # Unknowns stay unknown for the engine to fill in later, not replaced by anything.
+    for key in ("config", "clusterId"):
+        assert checked.inputs[key] == fresh_preview[name][key]
+    assert connect.connections == 0
+
+
+@pytest.mark.parametrize("name", CONNECTORS)
+def test_check_passes_on_a_later_up(host, later_up, name):
+    checked = host.check(name, outputs_of(later_up[name]), later_up[name])
+    assert checked.failures == []
+    assert checked.inputs["config"] == later_up[name]["config"]
+
+
+def test_check_tolerates_an_unknown_value_inside_the_config_and_still_names_real_problems(host, later_up):
+    partly = {**later_up[SINK_NAME], "config": {**later_up[SINK_NAME]["config"], "s3.bucket": rpc.UNKNOWN}}
+    assert host.check(SINK_NAME, {}, partly).failures == []
+    broken = {**later_up[SINK_NAME], "connectUrl": "localhost:8083",
+              "config": {key: value for key, value in later_up[SINK_NAME]["config"].items() if key != "connector.class"}}
+    failures = dict(host.check(SINK_NAME, {}, broken).failures)
+    assert "http(s) URL" in failures["connectUrl"] and "connector.class is required" in failures["config"]
+
+
+@pytest.mark.parametrize("name", CONNECTORS)
+def test_diff_on_a_preview_never_raises_nor_calls_connect(host, fresh_preview, later_up, connect, name):
+    olds = outputs_of(at(connect.url, later_up[name]))
+    same = host.diff(name, name, olds, at(connect.url, later_up[name]))
+    assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
+
+    # A replaced cluster: its id and (for the sink) the whole config are unknown in the preview.
+    replaced = host.diff(name, name, olds, at(connect.url, fresh_preview[name]))
+    assert replaced.changes == provider_pb2.DiffResponse.DIFF_SOME
+    assert list(replaced.replaces) == ["clusterId"] and replaced.deleteBeforeReplace
+
+    config = dict(later_up[name]["config"])
+    config["tasks.max"] = rpc.UNKNOWN
+    in_place = host.diff(name, name, olds, at(connect.url, {**later_up[name], "config": config}))
+    assert in_place.changes == provider_pb2.DiffResponse.DIFF_SOME and list(in_place.replaces) == []
+    assert connect.connections == 0
+
+
+def test_an_unknown_connect_url_may_be_another_connect_and_replaces(host, later_up, connect):
+    olds = outputs_of(at(connect.url, later_up[SOURCE_NAME]))
+    result = host.diff(SOURCE_NAME, SOURCE_NAME, olds, {**later_up[SOURCE_NAME], "connectUrl": rpc.UNKNOWN})
+    assert result.changes == provider_pb2.DiffResponse.DIFF_SOME and list(result.replaces) == ["connectUrl"]
