@@ -15,8 +15,8 @@ from .topology import CONNECT, SCHEMA_REGISTRY
 
 IMAGE = f"apache/kafka:{KAFKA_VERSION}"  # Connect runs from the brokers' own distribution
 # Builds the S3 sink from source and fetches the plugins at pod start; Connect itself needs no JDK.
-INSTALLER_IMAGE = "eclipse-temurin:17.0.15_6-jdk"
-SCHEMA_REGISTRY_IMAGE = "confluentinc/cp-schema-registry:8.0.0"
+INSTALLER_IMAGE = "eclipse-temurin:17.0.20_8-jdk"
+SCHEMA_REGISTRY_IMAGE = "confluentinc/cp-schema-registry:8.0.4"
 
 PLUGIN_PATH = "/opt/connect/plugins"
 SECRETS_DIR = "/run/secrets/connect"

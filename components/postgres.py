@@ -22,7 +22,7 @@ from .settings import Settings
 from .storage import Storage
 from .topology import POSTGRES
 
-IMAGE = "postgres:15.17-bookworm"  # the major version the data-plane tests run (Debian's 15)
+IMAGE = pgconf.IMAGE
 UID = 999  # the image's postgres user
 PORT = POSTGRES.ports["postgres"]
 DATA_DIR = "/var/lib/postgresql/data"

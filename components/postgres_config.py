@@ -12,6 +12,9 @@ from .quantity import Memory
 if TYPE_CHECKING:
     from .settings import StackConfig
 
+VERSION = "15.19"
+MAJOR = VERSION.split(".")[0]  # the data-plane tests run this major too: settings and SQL must hold for it
+IMAGE = f"postgres:{VERSION}-bookworm"
 DATABASE = "appdb"
 SCHEMA = "inventory"
 CAPTURED_TABLES = (f"{SCHEMA}.customers", f"{SCHEMA}.orders")

@@ -58,3 +58,30 @@ def test_the_policy_pack_runs_in_the_project_virtualenv():
     assert pack["runtime"]["name"] == "python"
     assert (ROOT / "policy" / pack["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()
     assert "pulumi-policy" in (ROOT / "requirements-dev.txt").read_text()
+
+
+def pulumi_sdk_version():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.startswith("pulumi=="):
+            return line.split("==")[1]
+    raise AssertionError("requirements.txt pins no pulumi SDK")
+
+
+def test_every_workflow_installs_the_pulumi_cli_of_the_pinned_sdk():
+    for name in ("preview.yml", "preview-cleanup.yml"):
+        actions = [step for step in steps(load(name)) if step.get("uses", "").startswith("pulumi/actions@")]
+        assert actions and all(step["with"]["pulumi-version"] == pulumi_sdk_version() for step in actions), name
+
+
+def test_a_closed_pull_request_removes_its_preview_stack_and_nothing_else():
+    workflow = load("preview-cleanup.yml")
+    assert workflow["on"] == {"pull_request": {"types": ["closed"]}}
+    assert workflow["env"]["STACK"] == load("preview.yml")["env"]["STACK"]
+    runs = " ".join(step.get("run", "") for step in steps(workflow))
+    assert 'pulumi stack rm "$STACK" --yes' in runs and "--force" not in runs and "destroy" not in runs
+
+
+def test_aws_credentials_come_from_the_node_24_action():
+    for name in ("preview.yml", "preview-cleanup.yml"):
+        uses = [step["uses"] for step in steps(load(name)) if "configure-aws-credentials" in step.get("uses", "")]
+        assert uses == ["aws-actions/configure-aws-credentials@v6"], name

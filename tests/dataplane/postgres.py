@@ -5,7 +5,6 @@ Only what must differ on a laptop is overridden: the port, the paths and the lis
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -18,17 +17,24 @@ from components import postgres_config as pgconf
 from components.settings import Settings
 from tests.net import free_port
 
-INSTALL_HINT = "install PostgreSQL's server (Debian/Ubuntu: apt-get install postgresql)"
+INSTALL_HINT = (
+    f"install PostgreSQL {pgconf.MAJOR}'s server, the major the cluster runs ({pgconf.IMAGE}): "
+    f"Debian: apt-get install postgresql-{pgconf.MAJOR}; Ubuntu 24.04 ships 16 only, so add the PostgreSQL "
+    f"project's apt repository first (/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh)"
+)
 
 
 def postgres_bin_dir() -> str | None:
-    """Debian keeps the server binaries off PATH, in /usr/lib/postgresql/<major>/bin."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    for directory in reversed(candidates):
-        if os.path.exists(os.path.join(directory, "postgres")):
-            return directory
+    """The server binaries of the cluster's major: Debian keeps them off PATH, in
+    /usr/lib/postgresql/<major>/bin. Another major would test settings the cluster never runs."""
+    directory = f"/usr/lib/postgresql/{pgconf.MAJOR}/bin"
+    if os.path.exists(os.path.join(directory, "postgres")):
+        return directory
     found = shutil.which("pg_ctl")
-    return os.path.dirname(os.path.realpath(found)) if found else None
+    if found is None:
+        return None
+    version = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+    return os.path.dirname(os.path.realpath(found)) if f" {pgconf.MAJOR}." in version else None
 
 
 @dataclass
