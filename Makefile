@@ -10,7 +10,7 @@ TOOLS := .tools/bin
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up preview destroy verify render test bench venv clean
+.PHONY: up preview destroy verify status render test bench venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@scripts/check-prereqs.sh test
@@ -49,6 +49,10 @@ destroy: $(VENV)/.installed
 # A live stack's smoke check: connectors RUNNING, a marker row followed from PostgreSQL to S3.
 verify: $(VENV)/.installed
 	$(VENV_PY) scripts/verify.py --stack $(STACK)
+
+# A live stack's health, read-only: connectors, the replication slot, the archive's completeness.
+status: $(VENV)/.installed
+	$(VENV_PY) scripts/status.py --stack $(STACK)
 
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/actionlint
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)

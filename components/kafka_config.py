@@ -66,6 +66,15 @@ def cluster_endpoints(settings: Settings) -> list[Endpoints]:
     ]
 
 
+# Room for a record batch's framing around the largest record the stack allows.
+BATCH_OVERHEAD = 64 * 1024
+
+
+def max_message_bytes(settings: Settings) -> int:
+    """The brokers' and the change topics' limit: a batch holding one record of maxRecordBytes."""
+    return settings.config.max_record_bytes.bytes + BATCH_OVERHEAD
+
+
 def heap(settings: Settings) -> Memory:
     return jvm_heap(settings.broker_memory, HEAP_FRACTION)
 
@@ -115,8 +124,8 @@ def broker_properties(
         "log.retention.hours": "168",
         "log.retention.check.interval.ms": "300000",
         "group.initial.rebalance.delay.ms": "0",
-        "message.max.bytes": str(2 * 1024 * 1024),
-        "replica.fetch.max.bytes": str(2 * 1024 * 1024),
+        "message.max.bytes": str(max_message_bytes(settings)),
+        "replica.fetch.max.bytes": str(max_message_bytes(settings)),
     }
 
 

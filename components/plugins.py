@@ -42,7 +42,7 @@ class Artifact:
 class Plugin:
     name: str
     version: str
-    connector_class: str
+    class_name: str  # the connector or transformation class a config names
     archives: tuple[Artifact, ...] = ()
     # Built from the sources in connect/<name>/ against these jars (which Connect itself provides at
     # run time, so they are not installed).
@@ -55,7 +55,7 @@ DEBEZIUM_VERSION = "3.7.0.Final"
 DEBEZIUM_POSTGRES = Plugin(
     name="debezium-connector-postgres",
     version=DEBEZIUM_VERSION,
-    connector_class="io.debezium.connector.postgresql.PostgresConnector",
+    class_name="io.debezium.connector.postgresql.PostgresConnector",
     archives=(
         Artifact(
             "io.debezium", "debezium-connector-postgres", DEBEZIUM_VERSION,
@@ -69,8 +69,8 @@ DEBEZIUM_POSTGRES = Plugin(
 # Maven Central, the one artifact source every machine of ours and every user's cluster can reach.
 S3_SINK = Plugin(
     name="s3-sink",
-    version="1.0.0",
-    connector_class="dataingestion.connect.s3.S3SinkConnector",
+    version="1.1.0",
+    class_name="dataingestion.connect.s3.S3SinkConnector",
     compile_against=(
         Artifact("org.apache.kafka", "connect-api", KAFKA_VERSION,
                  "5ce6158d453d2d84ab3509260fff872c67fb532a51519da6acafc6835bc48cfe"),
@@ -85,7 +85,18 @@ S3_SINK = Plugin(
     services=(("org.apache.kafka.connect.sink.SinkConnector", "dataingestion.connect.s3.S3SinkConnector"),),
 )
 
-PLUGINS = (DEBEZIUM_POSTGRES, S3_SINK)
+# Stops the source at a change event larger than maxRecordBytes, naming its table and key: Kafka's
+# own refusal (RecordTooLargeException) names neither. No published transformation does this.
+RECORD_SIZE_LIMIT = Plugin(
+    name="record-size-limit",
+    version="1.0.0",
+    class_name="dataingestion.connect.limits.RecordSizeLimit",
+    compile_against=S3_SINK.compile_against,
+    sources=("RecordSizeLimit.java",),
+    services=(("org.apache.kafka.connect.transforms.Transformation", "dataingestion.connect.limits.RecordSizeLimit"),),
+)
+
+PLUGINS = (DEBEZIUM_POSTGRES, S3_SINK, RECORD_SIZE_LIMIT)
 
 
 def _read(*path: str) -> str:

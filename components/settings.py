@@ -35,6 +35,8 @@ MINIMUM_MEMORY = {
     "connectMemory": Memory.mebibytes(512),
 }
 MINIMUM_BROKER_MEMORY = Memory.mebibytes(384)
+# Kafka's own default is the floor; above the ceiling one record would crowd a worker's heap.
+RECORD_BYTES_RANGE = (Memory.mebibytes(1), Memory.mebibytes(16))
 
 # Docker names Kind's node containers <cluster>-control-plane, and a host name holds 63 characters.
 MAX_STACK_SLUG = 63 - len(f"{PROJECT}-") - len("-control-plane")
@@ -139,6 +141,11 @@ class StackConfig(BaseModel):
         3, ge=1, description="Number of combined broker+controller KRaft nodes."
     )
     kafka_storage: MemoryValue = Field("5Gi", description="Size of each Kafka broker's log volume.")
+    max_record_bytes: MemoryValue = Field(
+        "4Mi",
+        description="Largest change event the pipeline carries, as JSON (an update holds the row twice: "
+        "before and after); sets the producer's, the topics' and the brokers' limits and the sink's fetch size.",
+    )
     host_port_offset: WholeNumber = Field(
         0, description="Added to every host port, so that several stacks can run on one laptop."
     )
@@ -379,6 +386,10 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
                 f"{config.memory_budget} ({config.memory_budget.mib}Mi); lower a tier or raise memoryBudget",
             )
         )
+    low, high = RECORD_BYTES_RANGE
+    if not low <= config.max_record_bytes <= high:
+        problems.append(("maxRecordBytes", f"{config.max_record_bytes} is outside {low}–{high}; a row larger than "
+                         f"{high} belongs in S3 itself, referenced from the table"))
     for key, minimum in MINIMUM_MEMORY.items():
         if tiers[key] < minimum:
             problems.append((key, f"{tiers[key]} is below the {minimum} this tier needs to start"))

@@ -8,13 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components import connect_config as cconf
+from components import kafka_config as kconf
 from components import postgres_config as pgconf
-from components.plugins import DEBEZIUM_POSTGRES, S3_SINK
+from components.plugins import DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, S3_SINK
 from components.settings import Settings
 
 SOURCE_NAME = "postgres-source"
 SINK_NAME = "s3-sink"
 TOPIC_PREFIX = "cdc"
+# What a record adds to its key and value in the producer's size check: headers, timestamp, framing.
+RECORD_FRAMING = 1024
 # Change topics: enough partitions for the sink to spread over tasks later, few enough for 2 cores.
 TOPIC_PARTITIONS = 3
 
@@ -40,10 +43,17 @@ def change_topics() -> list[str]:
     return [f"{TOPIC_PREFIX}.{table}" for table in pgconf.CAPTURED_TABLES]
 
 
+def sink_group(name: str = SINK_NAME) -> str:
+    """The consumer group Kafka Connect gives a sink connector: its committed offsets are what the
+    sink has archived."""
+    return f"connect-{name}"
+
+
 def debezium_source(settings: Settings, database: Database, secrets_dir: str = cconf.SECRETS_DIR) -> dict[str, str]:
     rf = settings.replication_factor
+    limit = settings.config.max_record_bytes.bytes
     return {
-        "connector.class": DEBEZIUM_POSTGRES.connector_class,
+        "connector.class": DEBEZIUM_POSTGRES.class_name,
         "tasks.max": "1",  # the PostgreSQL connector reads one slot with one task
         "plugin.name": "pgoutput",
         "database.hostname": database.host,
@@ -90,14 +100,27 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "producer.override.batch.size": "524288",
         "producer.override.compression.type": "lz4",
         "producer.override.max.in.flight.requests.per.connection": "5",
+        # One limit, maxRecordBytes, end to end: a larger change stops the task here with its table
+        # and key named, before the producer, the topic or a broker refuses it.
+        "transforms": "recordSizeLimit",
+        "transforms.recordSizeLimit.type": RECORD_SIZE_LIMIT.class_name,
+        "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
+        # The change topics set no max.message.bytes of their own: they follow the brokers'
+        # message.max.bytes, so raising maxRecordBytes raises it for topics that already exist.
+        "producer.override.max.request.size": str(limit),
     }
 
 
-def s3_sink(settings: Settings, bucket: Bucket, secrets_dir: str = cconf.SECRETS_DIR) -> dict[str, str]:
+def s3_sink(
+    settings: Settings, bucket: Bucket, secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None
+) -> dict[str, str]:
     config = {
-        "connector.class": S3_SINK.connector_class,
+        "connector.class": S3_SINK.class_name,
         "tasks.max": "1",
         "topics": ",".join(change_topics()),
+        # Where the sink reads each topic's id, which names its objects: a new cluster's never
+        # replace an old one's in a kept bucket.
+        "kafka.bootstrap.servers": kafka_bootstrap or kconf.bootstrap_servers(settings),
         "s3.bucket": bucket.name,
         "s3.region": bucket.region,
         "s3.prefix": bucket.prefix,
@@ -111,7 +134,7 @@ def s3_sink(settings: Settings, bucket: Bucket, secrets_dir: str = cconf.SECRETS
         "consumer.override.max.poll.records": "5000",
         "consumer.override.fetch.min.bytes": "65536",
         "consumer.override.fetch.max.wait.ms": "200",
-        "consumer.override.max.partition.fetch.bytes": "4194304",
+        "consumer.override.max.partition.fetch.bytes": str(max(4 * 1024 * 1024, kconf.max_message_bytes(settings))),
         "consumer.override.auto.offset.reset": "earliest",
     }
     if bucket.endpoint:

@@ -1,6 +1,7 @@
 """A smoke check of a running pipeline: connectors RUNNING, then a marker row followed from
-PostgreSQL into its Kafka topic and on into an S3 object. `make verify` runs it against a live
-stack; the data-plane tests run it against their own processes.
+PostgreSQL into its Kafka topic and on into an S3 object, then the archive's completeness: every
+committed offset of every change topic in an object. `make verify` runs it against a live stack;
+the data-plane tests run it against their own processes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import requests
 
 from components import postgres_config as pgconf
 
-from .configs import SINK_NAME, SOURCE_NAME, TOPIC_PREFIX
+from .completeness import check_archive
+from .configs import SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topics, sink_group
+from .provider import root_cause
+from .slot import slot_health
 
 MARKER_TABLE = f"{pgconf.SCHEMA}.customers"
 MARKER_TOPIC = f"{TOPIC_PREFIX}.{MARKER_TABLE}"
@@ -34,6 +38,7 @@ class Endpoints:
     bucket: str
     prefix: str
     s3: Callable[[], Any]  # a boto3 S3 client factory with read access to the bucket
+    replication_slot: str = ""  # the source's slot; empty: not checked
 
 
 @dataclass
@@ -51,6 +56,16 @@ class Report:
     def __str__(self) -> str:
         verdict = "pipeline OK" if self.ok else "pipeline NOT OK"
         return "\n".join([*self.lines, verdict])
+
+
+def status(endpoints: Endpoints) -> Report:
+    """What `make status` prints, changing nothing: the connectors (with the root cause of a failure),
+    the replication slot, and the archive's completeness per partition."""
+    report = Report()
+    _connectors_running(endpoints, report)
+    check_slot(endpoints, report)
+    check_completeness(endpoints, report)
+    return report
 
 
 def archived_records(key: str, body: bytes) -> list[dict[str, Any]]:
@@ -99,7 +114,30 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         )
         return report
     report.passed(f"S3: in s3://{endpoints.bucket}/{key}, {time.monotonic() - committed_at:.1f}s after the commit")
+    check_slot(endpoints, report)
+    check_completeness(endpoints, report)
     return report
+
+
+def check_slot(endpoints: Endpoints, report: Report) -> None:
+    if not endpoints.replication_slot:
+        return
+    try:
+        health = slot_health(endpoints.postgres_dsn, endpoints.replication_slot)
+    except psycopg.Error as error:
+        report.failed(f"PostgreSQL: cannot read the replication slot: {error}".strip())
+        return
+    (report.passed if health.ok else report.failed)(health.describe())
+
+
+def check_completeness(endpoints: Endpoints, report: Report) -> None:
+    """A line per partition of each change topic: does the archive hold every committed offset?"""
+    covered = check_archive(endpoints.kafka_bootstrap, sink_group(), change_topics(), endpoints.s3,
+                            endpoints.bucket, endpoints.prefix)
+    if not covered:
+        report.failed("archive: no change topic found in Kafka")
+    for partition in covered:
+        (report.passed if partition.ok else report.failed)(f"archive: {partition.describe()}")
 
 
 def _connectors_running(endpoints: Endpoints, report: Report) -> bool:
@@ -120,7 +158,10 @@ def _connectors_running(endpoints: Endpoints, report: Report) -> bool:
         if status["connector"]["state"] == "RUNNING" and tasks and len(running) == len(tasks):
             report.passed(f"connector {name} RUNNING ({len(running)}/{len(tasks)} tasks)")
         else:
-            states = ", ".join(f"task {task['id']} {task['state']}" for task in tasks) or "no tasks"
+            states = ", ".join(
+                f"task {task['id']} {task['state']}" + (f": {root_cause(task['trace'])}" if task.get("trace") else "")
+                for task in tasks
+            ) or "no tasks"
             report.failed(f"connector {name} is {status['connector']['state']} ({states})")
             healthy = False
     return healthy

@@ -130,7 +130,7 @@ def test_every_plugin_is_pinned_with_a_checksum():
     manifest = plugin_files()[MANIFEST]
     entries = [line.split("\t") for line in manifest.splitlines() if not line.startswith("#")]
     names = {plugin.name for plugin in PLUGINS}
-    assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink"}
+    assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink", "record-size-limit"}
     downloads = [entry for entry in entries if entry[1] in ("archive", "classpath")]
     assert downloads
     for _, _, url, sha in downloads:

@@ -123,3 +123,26 @@ def test_connectors_wait_for_what_they_use(graph):
 def test_outputs_name_the_connectors(graph):
     assert graph.outputs["connectors"]["source"]["name"] == "postgres-source"
     assert graph.outputs["connectors"]["sink"]["name"] == "s3-sink"
+
+
+@pytest.mark.parametrize("limit", ["4Mi", "10Mi"])
+def test_one_max_record_bytes_sets_every_limit_on_the_way(limit):
+    from components import kafka_config as kconf
+    from components.settings import parse_settings
+
+    graph = run_stack("dev", {"maxRecordBytes": limit})
+    settings = parse_settings("data-ingestion", "dev", {"maxRecordBytes": limit})
+    source = connector(graph, "postgres-source").inputs["config"]
+    sink = connector(graph, "s3-sink").inputs["config"]
+    broker = kconf.broker_properties(settings, 0, kconf.cluster_endpoints(settings))
+    record = settings.config.max_record_bytes.bytes
+    guard = int(source["transforms.recordSizeLimit.max.bytes"])
+    producer = int(source["producer.override.max.request.size"])
+    assert not any("max.message.bytes" in key for key in source)  # topics follow the brokers' limit
+    topic = int(broker["message.max.bytes"])
+    # The guard names the table and key before anything downstream refuses the record.
+    assert source["transforms"] == "recordSizeLimit"
+    assert source["transforms.recordSizeLimit.type"] == "dataingestion.connect.limits.RecordSizeLimit"
+    assert guard < producer == record < topic
+    assert int(broker["replica.fetch.max.bytes"]) >= topic
+    assert int(sink["consumer.override.max.partition.fetch.bytes"]) >= topic

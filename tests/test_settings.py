@@ -160,3 +160,9 @@ def test_the_dev_stack_file_is_valid():
         stack = yaml.safe_load(handle)
     own = {k.split(":", 1)[1]: v for k, v in stack["config"].items() if k.startswith("data-ingestion:")}
     parse_settings("data-ingestion", "dev", own)
+
+
+@pytest.mark.parametrize("value", ["512Ki", "64Mi"])
+def test_max_record_bytes_is_kept_within_what_kafka_and_a_worker_can_carry(value):
+    [problem] = refused({"maxRecordBytes": value}).problems
+    assert problem.key == "data-ingestion:maxRecordBytes" and "outside 1Mi–16Mi" in problem.message

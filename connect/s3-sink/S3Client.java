@@ -15,7 +15,7 @@ import java.time.format.DateTimeFormatter;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
-/** PutObject over HTTPS with AWS Signature Version 4: all the S3 API the sink needs. */
+/** A conditional PutObject over HTTPS with AWS Signature Version 4: all the S3 API the sink needs. */
 final class S3Client {
   private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'");
   private static final String UNRESERVED =
@@ -51,7 +51,11 @@ final class S3Client {
         .build();
   }
 
-  void put(String key, byte[] body, String contentType) throws UploadException {
+  /**
+   * PutObject with {@code If-None-Match: *}: S3 refuses to replace an object that exists.
+   * Returns false when the key was already taken (412), true when this call wrote it.
+   */
+  boolean putIfAbsent(String key, byte[] body, String contentType) throws UploadException {
     String path = (base.getRawPath() == null ? "" : base.getRawPath()) + "/" + encodePath(key);
     URI uri = base.resolve(path);
     ZonedDateTime now = ZonedDateTime.now(ZoneOffset.UTC);
@@ -59,10 +63,10 @@ final class S3Client {
     String day = amzDate.substring(0, 8);
     String payloadHash = hex(sha256(body));
     String host = uri.getPort() == -1 ? uri.getHost() : uri.getHost() + ":" + uri.getPort();
-    String signedHeaders = "content-type;host;x-amz-content-sha256;x-amz-date";
+    String signedHeaders = "content-type;host;if-none-match;x-amz-content-sha256;x-amz-date";
     String canonicalRequest = String.join("\n",
         "PUT", uri.getRawPath(), "",
-        "content-type:" + contentType, "host:" + host, "x-amz-content-sha256:" + payloadHash,
+        "content-type:" + contentType, "host:" + host, "if-none-match:*", "x-amz-content-sha256:" + payloadHash,
         "x-amz-date:" + amzDate, "", signedHeaders, payloadHash);
     String scope = day + "/" + region + "/s3/aws4_request";
     String toSign = String.join("\n",
@@ -75,6 +79,7 @@ final class S3Client {
     HttpRequest request = HttpRequest.newBuilder(uri)
         .timeout(Duration.ofSeconds(60))
         .header("Content-Type", contentType)
+        .header("If-None-Match", "*")
         .header("x-amz-content-sha256", payloadHash)
         .header("x-amz-date", amzDate)
         .header("Authorization", authorization)
@@ -91,10 +96,14 @@ final class S3Client {
     }
     int status = response.statusCode();
     if (status / 100 == 2) {
-      return;
+      return true;
+    }
+    if (status == 412) {
+      return false;
     }
     String detail = response.body().length() > 500 ? response.body().substring(0, 500) : response.body();
-    boolean retry = status == 429 || status == 408 || status / 100 == 5;
+    // 409: another conditional write to the same key was in flight; try again to learn its outcome.
+    boolean retry = status == 429 || status == 408 || status == 409 || status / 100 == 5;
     throw new UploadException("S3 answered " + status + " to PUT " + uri + ": " + detail, retry, status, null);
   }
 

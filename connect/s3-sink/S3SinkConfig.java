@@ -22,6 +22,8 @@ public final class S3SinkConfig extends AbstractConfig {
   public static final String ROTATE_INTERVAL_MS = "file.rotate.interval.ms";
   public static final String COMPRESSION = "file.compression";
   public static final String RETRY_BACKOFF_MS = "s3.retry.backoff.ms";
+  public static final String OUTAGE_WARN_MS = "s3.outage.warn.ms";
+  public static final String KAFKA_BOOTSTRAP_SERVERS = "kafka.bootstrap.servers";
 
   public static final ConfigDef DEFINITION =
       new ConfigDef()
@@ -46,7 +48,13 @@ public final class S3SinkConfig extends AbstractConfig {
           .define(COMPRESSION, Type.STRING, "gzip", ConfigDef.ValidString.in("gzip", "none"),
               Importance.MEDIUM, "Compression of the JSON Lines objects.")
           .define(RETRY_BACKOFF_MS, Type.LONG, 5_000L, ConfigDef.Range.atLeast(0), Importance.LOW,
-              "Wait before Connect redelivers a batch whose upload failed transiently.");
+              "First wait before an upload that failed transiently is tried again; it doubles with each "
+              + "failure, up to 30 s.")
+          .define(OUTAGE_WARN_MS, Type.LONG, 300_000L, ConfigDef.Range.atLeast(0), Importance.LOW,
+              "Once uploads have failed for this long, each failure is logged as an ERROR.")
+          .define(KAFKA_BOOTSTRAP_SERVERS, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, new ConfigDef.NonEmptyString(),
+              Importance.HIGH, "The Kafka cluster the topics are read from; the sink reads each topic's id "
+              + "there, to name objects so that a new cluster's never replace an old one's.");
 
   public S3SinkConfig(Map<String, String> properties) {
     super(DEFINITION, properties);
@@ -70,6 +78,8 @@ public final class S3SinkConfig extends AbstractConfig {
   int maxRecords() { return getInt(MAX_RECORDS); }
   long rotateIntervalMs() { return getLong(ROTATE_INTERVAL_MS); }
   long retryBackoffMs() { return getLong(RETRY_BACKOFF_MS); }
+  long outageWarnMs() { return getLong(OUTAGE_WARN_MS); }
+  String kafkaBootstrapServers() { return getString(KAFKA_BOOTSTRAP_SERVERS); }
 
   S3Client client() {
     Password id = getPassword(ACCESS_KEY_ID);

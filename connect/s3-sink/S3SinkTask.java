@@ -5,11 +5,16 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPOutputStream;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.connect.data.Schema;
@@ -23,33 +28,56 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Buffers each partition's records into one object and uploads it when it is full or old enough.
- * Offsets are committed only up to the last uploaded record, so a crash replays what was not yet
- * in S3 (at least once). An object's key is derived from its first offset, so a replay that starts
- * where the lost batch started overwrites the same key instead of adding a copy.
+ *
+ * <p>What makes it lose nothing, under any sequence of failures:
+ * <ul>
+ *   <li>An offset is committed only once every record before it is in S3 ({@link #preCommit}).
+ *   <li>A failed upload keeps its batch: the task asks Connect to redeliver (with backoff) and
+ *       skips only records it already holds, so a retry uploads exactly the same records.
+ *   <li>Objects are written with {@code If-None-Match: *} and never overwritten. A key names the
+ *       topic's id (new for every Kafka cluster or re-created topic) and the first and last offset,
+ *       so one key always holds the same records: a replay that finds its key taken is already done.
+ * </ul>
+ * A crash replays whatever was not yet committed: at least once, and duplicates carry their offsets.
  */
 public final class S3SinkTask extends SinkTask {
   private static final Logger LOG = LoggerFactory.getLogger(S3SinkTask.class);
   // A new IAM key or policy takes a while to reach every S3 endpoint: early refusals are retried.
   private static final long IAM_PROPAGATION_MS = 120_000L;
+  private static final long MAX_BACKOFF_MS = 30_000L;
 
   private S3SinkConfig config;
   private S3Client s3;
+  private Admin admin;
   private long startedAt;
   private final JsonConverter json = new JsonConverter();
-  private final Map<TopicPartition, Batch> batches = new HashMap<>();
-  private final Map<TopicPartition, Long> uploadedUpTo = new HashMap<>();
+  private final Map<TopicPartition, PartitionState> partitions = new HashMap<>();
+  private final Map<String, String> topicIds = new HashMap<>();
+  private long failingSince = -1; // when the current run of failed uploads began; -1: none
+  private int failures;
+  private long retryAt;
+
+  /** What the task knows of one partition since it was assigned. */
+  private static final class PartitionState {
+    Batch batch;
+    long next = -1; // the next offset to take; lower ones are in the batch or in S3. -1: not known yet
+    long written = -1; // every record up to this offset is in S3
+  }
 
   private final class Batch {
     final TopicPartition partition;
+    final String topicId;
     final long firstOffset;
     final long openedAt;
     final ByteArrayOutputStream bytes = new ByteArrayOutputStream(1 << 20);
     final OutputStream out;
     long lastOffset;
     int records;
+    byte[] finished;
 
-    Batch(TopicPartition partition, long firstOffset, long now) {
+    Batch(TopicPartition partition, String topicId, long firstOffset, long now) {
       this.partition = partition;
+      this.topicId = topicId;
       this.firstOffset = firstOffset;
       this.lastOffset = firstOffset - 1;
       this.openedAt = now;
@@ -78,16 +106,29 @@ public final class S3SinkTask extends SinkTask {
       records++;
     }
 
+    boolean full() {
+      return records >= config.maxRecords();
+    }
+
+    boolean due(long now) {
+      return full() || now - openedAt >= config.rotateIntervalMs();
+    }
+
+    /** {@code <prefix>/<topic>/partition=<p>/<topic>+<p>+<first>+<last>+<topic id>.jsonl[.gz]} */
     String key() {
-      String name = String.format("%s+%d+%020d.jsonl%s", partition.topic(), partition.partition(), firstOffset,
-          config.gzip() ? ".gz" : "");
+      String name = String.format("%s+%d+%020d+%020d+%s.jsonl%s", partition.topic(), partition.partition(),
+          firstOffset, lastOffset, topicId, config.gzip() ? ".gz" : "");
       String folder = partition.topic() + "/partition=" + partition.partition() + "/";
       return config.prefix().isEmpty() ? folder + name : config.prefix() + "/" + folder + name;
     }
 
-    byte[] finish() throws IOException {
-      out.close();
-      return bytes.toByteArray();
+    /** The object's bytes; the batch takes no more records once they are built. */
+    byte[] body() throws IOException {
+      if (finished == null) {
+        out.close();
+        finished = bytes.toByteArray();
+      }
+      return finished;
     }
   }
 
@@ -100,13 +141,19 @@ public final class S3SinkTask extends SinkTask {
   public void start(Map<String, String> properties) {
     config = new S3SinkConfig(properties);
     s3 = config.client();
+    admin = Admin.create(Map.of(
+        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafkaBootstrapServers(),
+        AdminClientConfig.CLIENT_ID_CONFIG, "s3-sink-topic-ids"));
     startedAt = System.currentTimeMillis();
     json.configure(Map.of("schemas.enable", "false", "decimal.format", "NUMERIC"), false);
   }
 
   @Override
-  public void open(Collection<TopicPartition> partitions) {
-    forget(partitions);
+  public void open(Collection<TopicPartition> assigned) {
+    for (TopicPartition partition : assigned) {
+      partitions.put(partition, new PartitionState());
+      topicIds.remove(partition.topic()); // a rebalance may follow a topic being deleted and re-created
+    }
   }
 
   @Override
@@ -114,96 +161,148 @@ public final class S3SinkTask extends SinkTask {
     long now = System.currentTimeMillis();
     for (SinkRecord record : records) {
       TopicPartition partition = new TopicPartition(record.topic(), record.kafkaPartition());
-      Batch batch = batches.get(partition);
-      if (batch != null && record.kafkaOffset() <= batch.lastOffset) {
-        continue; // redelivered after a failed upload: already in the batch
+      PartitionState state = partitions.computeIfAbsent(partition, p -> new PartitionState());
+      long offset = record.kafkaOffset();
+      if (state.next >= 0 && offset < state.next) {
+        continue; // redelivered: already in the batch or in S3
       }
-      Long uploaded = uploadedUpTo.get(partition);
-      if (batch == null && uploaded != null && record.kafkaOffset() <= uploaded) {
-        continue; // redelivered, already in S3
+      if (state.next >= 0 && offset > state.next) {
+        LOG.info("S3 sink: {} skips from offset {} to {} (transaction markers or compaction)",
+            partition, state.next, offset);
       }
-      if (batch == null) {
-        batch = new Batch(partition, record.kafkaOffset(), now);
-        batches.put(partition, batch);
+      if (state.batch != null && state.batch.full()) {
+        upload(state, now); // throws to have Connect redeliver these records once S3 takes the batch
       }
-      batch.append(record);
-      if (batch.records >= config.maxRecords()) {
-        upload(batch);
+      if (state.batch == null) {
+        state.batch = new Batch(partition, topicId(partition.topic()), offset, now);
+      }
+      state.batch.append(record);
+      state.next = offset + 1;
+    }
+    for (PartitionState state : partitions.values()) {
+      if (state.batch != null && state.batch.due(now)) {
+        upload(state, now);
       }
     }
-    uploadExpired(now);
   }
 
   @Override
   public Map<TopicPartition, OffsetAndMetadata> preCommit(Map<TopicPartition, OffsetAndMetadata> current) {
-    uploadExpired(System.currentTimeMillis());
+    long now = System.currentTimeMillis();
+    for (PartitionState state : partitions.values()) {
+      if (state.batch != null && state.batch.due(now)) {
+        try {
+          upload(state, now);
+        } catch (RetriableException e) {
+          break; // logged; the batch stays and its offsets stay uncommitted
+        }
+      }
+    }
     Map<TopicPartition, OffsetAndMetadata> safe = new HashMap<>();
     for (TopicPartition partition : current.keySet()) {
-      Long uploaded = uploadedUpTo.get(partition);
-      if (uploaded != null) {
-        safe.put(partition, new OffsetAndMetadata(uploaded + 1));
+      PartitionState state = partitions.get(partition);
+      if (state != null && state.written >= 0) {
+        safe.put(partition, new OffsetAndMetadata(state.written + 1));
       }
     }
     return safe;
   }
 
   @Override
-  public void close(Collection<TopicPartition> partitions) {
+  public void close(Collection<TopicPartition> revoked) {
     // Records not yet uploaded are not committed either; the next owner reads them again.
-    forget(partitions);
-  }
-
-  private void forget(Collection<TopicPartition> partitions) {
-    for (TopicPartition partition : partitions) {
-      batches.remove(partition);
-      uploadedUpTo.remove(partition);
+    for (TopicPartition partition : revoked) {
+      partitions.remove(partition);
     }
   }
 
   @Override
   public void stop() {
-    batches.clear();
-  }
-
-  private void uploadExpired(long now) {
-    Iterator<Batch> open = batches.values().iterator();
-    while (open.hasNext()) {
-      Batch batch = open.next();
-      if (now - batch.openedAt >= config.rotateIntervalMs()) {
-        write(batch);
-        open.remove();
-      }
+    partitions.clear();
+    if (admin != null) {
+      admin.close(Duration.ofSeconds(5));
     }
   }
 
-  private void upload(Batch batch) {
-    write(batch);
-    batches.remove(batch.partition);
+  private String topicId(String topic) {
+    String id = topicIds.get(topic);
+    if (id != null) {
+      return id;
+    }
+    try {
+      TopicDescription description = admin.describeTopics(Set.of(topic)).allTopicNames()
+          .get(30, TimeUnit.SECONDS).get(topic);
+      id = description.topicId().toString();
+    } catch (Exception e) {
+      context.timeout(config.retryBackoffMs());
+      throw new RetriableException("S3 sink: cannot read the id of topic " + topic + " from Kafka (it names "
+          + "every object, so that a new cluster never overwrites an old one's); will retry: " + e, e);
+    }
+    topicIds.put(topic, id);
+    return id;
   }
 
-  private void write(Batch batch) {
+  /**
+   * Upload the partition's batch. On a transient failure the batch is kept, Connect is asked to
+   * redeliver after a backoff, and a RetriableException says so; nothing is committed past it.
+   */
+  private void upload(PartitionState state, long now) {
+    Batch batch = state.batch;
+    if (failures > 0 && now < retryAt) {
+      context.timeout(retryAt - now);
+      throw new RetriableException("S3 sink: waiting " + (retryAt - now) + " ms before retrying the upload of "
+          + batch.key());
+    }
     String key = batch.key();
     try {
-      s3.put(key, batch.finish(), config.gzip() ? "application/gzip" : "application/x-ndjson");
-    } catch (S3Client.UploadException e) {
-      // The batch is dropped and the records are asked for again: the replay rebuilds it from
-      // firstOffset, so the retried object gets the same key.
-      batches.remove(batch.partition);
-      boolean propagating = e.status == 403 && System.currentTimeMillis() - startedAt < IAM_PROPAGATION_MS;
-      if (e.transient_ || propagating) {
-        context.timeout(config.retryBackoffMs());
-        context.offset(batch.partition, batch.firstOffset);
-        throw new RetriableException("S3 sink: upload of s3://" + config.bucket() + "/" + key
-            + " failed, will retry: " + e.getMessage(), e);
+      boolean created = s3.putIfAbsent(key, batch.body(), config.gzip() ? "application/gzip" : "application/x-ndjson");
+      if (!created) {
+        // The same key holds the same records: an earlier attempt got through before a crash or a timeout.
+        LOG.info("S3 sink: s3://{}/{} is already there; not written again", config.bucket(), key);
       }
-      throw new ConnectException("S3 sink: upload of s3://" + config.bucket() + "/" + key + " was refused: "
-          + e.getMessage() + ". Check the sink's credentials, its IAM policy (it may write under '"
-          + config.prefix() + "/' only) and that the bucket exists in " + config.region() + ".", e);
+    } catch (S3Client.UploadException e) {
+      boolean propagating = e.status == 403 && now - startedAt < IAM_PROPAGATION_MS;
+      if (!e.transient_ && !propagating) {
+        throw new ConnectException("S3 sink: upload of s3://" + config.bucket() + "/" + key + " was refused: "
+            + e.getMessage() + ". Check the sink's credentials, its IAM policy (it may write under '"
+            + config.prefix() + "/' only) and that the bucket exists in " + config.region() + ". Nothing "
+            + "after offset " + state.written + " of " + batch.partition + " is committed: restart the task "
+            + "once fixed and it goes on from there.", e);
+      }
+      throw retryLater(batch, key, now, e);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    uploadedUpTo.put(batch.partition, batch.lastOffset);
+    if (failingSince >= 0) {
+      LOG.info("S3 sink: S3 takes uploads again after {} s and {} failed attempts",
+          (now - failingSince) / 1000, failures);
+    }
+    failingSince = -1;
+    failures = 0;
+    state.written = batch.lastOffset;
+    state.batch = null;
     LOG.debug("Uploaded {} records to s3://{}/{}", batch.records, config.bucket(), key);
+  }
+
+  private RetriableException retryLater(Batch batch, String key, long now, S3Client.UploadException e) {
+    if (failingSince < 0) {
+      failingSince = now;
+    }
+    failures++;
+    long backoff = Math.min(MAX_BACKOFF_MS, config.retryBackoffMs() << Math.min(failures - 1, 16));
+    retryAt = now + backoff;
+    context.timeout(backoff);
+    long outage = now - failingSince;
+    String message = "S3 sink: upload of s3://" + config.bucket() + "/" + key + " failed (" + e.getMessage()
+        + "); attempt " + failures + ", S3 failing for " + outage / 1000 + " s, retrying in " + backoff
+        + " ms. The records wait in Kafka: nothing after them is committed.";
+    if (outage >= config.outageWarnMs()) {
+      LOG.error("{} S3 has been unreachable for longer than {} s: check the bucket, the network path to S3 "
+          + "and the sink's credentials.", message, config.outageWarnMs() / 1000);
+    } else {
+      LOG.warn(message);
+    }
+    return new RetriableException(message, e);
   }
 
   private String toJson(String topic, Schema schema, Object value) {

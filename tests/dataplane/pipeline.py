@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,15 @@ from typing import Any
 from components.postgres_config import CDC_PASSWORD_KEY
 from components.settings import Settings, parse_settings
 from connectors import configs
+from connectors.completeness import check_archive
 from connectors.smoke import archived_records
-from connectors.provider import KafkaConnectorProvider
 from tests.awsfake import FakeAws, apply_archive
 from tests.dataplane.conftest import require
+from tests.dataplane.faultproxy import FaultProxy
 from tests.dataplane.kafka import ConnectWorker, KafkaCluster, require_kafka_tools
 from tests.dataplane.plugins import install_plugins, require_jdk
 from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
+from tests.providerhost import ProviderHost, connectors_of
 from tests.stackgraph import run_stack
 
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -50,6 +53,9 @@ class Pipeline:
     kafka: KafkaCluster | None = None
     connect: ConnectWorker | None = None
     aws: FakeAws | None = None
+    # The sink reaches moto through a proxy that the fault tests can cut or stall.
+    with_s3_proxy: bool = False
+    s3_proxy: FaultProxy | None = None
 
     def start(self) -> Pipeline:
         try:
@@ -64,7 +70,10 @@ class Pipeline:
         self.pg.run_init()
 
         self.aws = FakeAws()
+        if self.with_s3_proxy:
+            self.s3_proxy = FaultProxy(self.aws.port)
         graph = run_stack("dev")
+        self.registered = connectors_of(graph)
         self.archive = apply_archive(graph, self.aws, prefix=self.settings.config.archive_prefix)
         self.region = graph.outputs["archive"]["region"]
         self.operator = self._operator_credentials()
@@ -80,8 +89,17 @@ class Pipeline:
         if installed.returncode != 0:
             raise RuntimeError(f"plugin install failed:\n{installed.stderr}")
 
+        self.plugin_dir = plugin_dir
         self.kafka = KafkaCluster(self.settings).start()
         self.connect = ConnectWorker(self.settings, self.kafka, plugin_dir, self.secrets_dir).start()
+
+    def replace_kafka(self) -> None:
+        """A new Kafka cluster and Connect worker, empty, as after the Kind cluster is replaced:
+        PostgreSQL and the bucket stay (the bucket is kept on destroy)."""
+        self.connect.stop()
+        self.kafka.stop()
+        self.kafka = KafkaCluster(self.settings).start()
+        self.connect = ConnectWorker(self.settings, self.kafka, self.plugin_dir, self.secrets_dir).start()
 
     def _operator_credentials(self) -> dict[str, str]:
         iam = self.aws.client("iam")
@@ -97,37 +115,54 @@ class Pipeline:
         (directory / name).chmod(0o400)
 
     # -- the connectors, as the stack renders them -------------------------------------------------
-    def source_config(self) -> dict[str, str]:
+    def source_config(self, settings: Settings | None = None) -> dict[str, str]:
         database = configs.Database(host="127.0.0.1", port=self.pg.port)
-        return configs.debezium_source(self.settings, database, secrets_dir=str(self.secrets_dir))
+        return configs.debezium_source(settings or self.settings, database, secrets_dir=str(self.secrets_dir))
 
     def sink_config(self) -> dict[str, str]:
-        bucket = configs.Bucket(self.archive.bucket, self.region, self.archive.prefix, endpoint=self.aws.endpoint)
-        return configs.s3_sink(self.settings, bucket, secrets_dir=str(self.secrets_dir))
+        endpoint = self.s3_proxy.endpoint if self.s3_proxy else self.aws.endpoint
+        bucket = configs.Bucket(self.archive.bucket, self.region, self.archive.prefix, endpoint=endpoint)
+        return configs.s3_sink(self.settings, bucket, secrets_dir=str(self.secrets_dir),
+                               kafka_bootstrap=self.kafka.bootstrap)
 
-    def connector_props(self, name: str, config: dict[str, str], timeout: float = 180) -> dict[str, Any]:
-        return {"connectUrl": self.connect.url, "connectorName": name, "config": config,
-                "timeoutSeconds": timeout, "clusterId": "harness"}
+    def declared(self, name: str, config: dict[str, str], like: str = configs.SINK_NAME) -> dict[str, Any]:
+        """The properties the program registers for connector `like` (the pickled provider included),
+        named `name`, with the harness's Connect and this config."""
+        return {**self.registered[like], "connectorName": name, "connectUrl": self.connect.url, "config": config,
+                "timeoutSeconds": 180}
 
     def deploy_connectors(self) -> None:
-        provider = KafkaConnectorProvider()
-        provider.create(self.connector_props(configs.SOURCE_NAME, self.source_config()))
-        provider.create(self.connector_props(configs.SINK_NAME, self.sink_config()))
+        """Both rendered connectors, created as `pulumi up` creates them (at once, through the SDK's
+        provider host): Check, then Create, which returns once they have stayed RUNNING."""
+        wanted = {configs.SOURCE_NAME: self.source_config(), configs.SINK_NAME: self.sink_config()}
+        with ProviderHost() as host, ThreadPoolExecutor(len(wanted)) as pool:
+            created = [pool.submit(host.up, name, self.declared(name, config, like=name))
+                       for name, config in wanted.items()]
+            self.connector_state = dict(future.result() for future in created)
 
     # -- what reached S3 --------------------------------------------------------------------------
     def s3_objects(self) -> list[str]:
-        s3 = self.aws.client("s3", self.operator)
+        s3 = self.s3_client()
         keys = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive.bucket, Prefix=f"{self.archive.prefix}/"):
             keys += [item["Key"] for item in page.get("Contents", [])]
         return keys
 
     def s3_records(self) -> Iterator[dict[str, Any]]:
-        s3 = self.aws.client("s3", self.operator)
+        s3 = self.s3_client()
         for key in self.s3_objects():
             body = s3.get_object(Bucket=self.archive.bucket, Key=key)["Body"].read()
             for record in archived_records(key, body):
                 yield {**record, "_object": key}
+
+    def s3_client(self):
+        """The operator's S3 client: reads everything, as a user's own credentials would."""
+        return self.aws.client("s3", self.operator)
+
+    def archive_coverage(self) -> list:
+        """The completeness check that `make verify` runs, on this pipeline."""
+        return check_archive(self.kafka.bootstrap, configs.sink_group(), configs.change_topics(), self.s3_client,
+                             self.archive.bucket, self.archive.prefix)
 
     def pids(self) -> dict[str, int]:
         found = dict(self.kafka.pids()) if self.kafka else {}
@@ -136,7 +171,7 @@ class Pipeline:
         return found
 
     def stop(self) -> None:
-        for part in (self.connect, self.kafka, self.aws, self.pg):
+        for part in (self.connect, self.kafka, self.s3_proxy, self.aws, self.pg):
             if part is not None:
                 try:
                     part.stop()

@@ -1,8 +1,9 @@
 """Faults mid-stream on three brokers: nothing committed in PostgreSQL may be missing from S3.
 
-Each test commits rows while a part of the pipeline is killed and brought back, then waits until
-every committed row is in S3 and reports committed / in S3 / duplicates (at least once, so
-duplicates are allowed and counted; a missing row fails the test).
+Each test commits rows while a part of the pipeline fails and comes back, then waits until every
+committed row is in S3 and prints committed / archived / lost / duplicates (at least once: duplicates
+are allowed and counted; a missing row fails the test). Then the archive's completeness check, the
+one `make verify` runs, must find every committed offset of every partition in an object.
 """
 
 import threading
@@ -22,7 +23,7 @@ BATCH = 25
 @pytest.fixture(scope="module")
 def pipeline():
     require_dataplane()
-    running = Pipeline(stack_settings(brokers=3)).start()
+    running = Pipeline(stack_settings(brokers=3), with_s3_proxy=True).start()
     try:
         running.deploy_connectors()
         yield running
@@ -31,28 +32,28 @@ def pipeline():
 
 
 class Load(threading.Thread):
-    """Commits ROWS customer rows in small transactions; counts only what PostgreSQL acknowledged."""
+    """Commits `rows` customer rows in transactions of BATCH; counts only what PostgreSQL acknowledged."""
 
-    def __init__(self, pipeline: Pipeline, label: str):
+    def __init__(self, pipeline: Pipeline, label: str, rows: int = ROWS, pause: float = 0.01):
         super().__init__(daemon=True)
-        self.pipeline, self.label = pipeline, label
+        self.pipeline, self.label, self.rows, self.pause = pipeline, label, rows, pause
         self.committed: list[str] = []
         self.retries = 0
 
     def run(self) -> None:
         next_row = 0
         conn = None
-        while next_row < ROWS:
+        while next_row < self.rows:
             try:
                 conn = conn or psycopg.connect(self.pipeline.pg.dsn(), connect_timeout=5)
-                emails = [f"{self.label}-{i}@load.test" for i in range(next_row, min(next_row + BATCH, ROWS))]
+                emails = [f"{self.label}-{i}@load.test" for i in range(next_row, min(next_row + BATCH, self.rows))]
                 with conn.transaction():
                     conn.cursor().executemany(
                         "INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'load')", [(e,) for e in emails]
                     )
                 self.committed += emails
                 next_row += len(emails)
-                time.sleep(0.01)
+                time.sleep(self.pause)
             except psycopg.OperationalError:
                 self.retries += 1  # PostgreSQL is restarting: this batch was not committed, try again
                 conn = None
@@ -71,12 +72,20 @@ def archived(pipeline: Pipeline, label: str) -> Counter:
     return emails
 
 
-def run_with_fault(pipeline: Pipeline, label: str, fault) -> None:
-    load = Load(pipeline, label)
+def assert_archive_complete(pipeline: Pipeline) -> None:
+    """Every offset the sink committed is in an object: no check may read OK over a gap."""
+    covered = pipeline.archive_coverage()
+    for partition in covered:
+        print(f"  {partition.describe()}")
+    assert covered and all(partition.ok for partition in covered)
+
+
+def run_with_fault(pipeline: Pipeline, label: str, fault, rows: int = ROWS, pause: float = 0.01) -> None:
+    load = Load(pipeline, label, rows, pause)
     load.start()
-    load.wait_for(ROWS // 3)
+    load.wait_for(rows // 3)
     fault()
-    load.join(timeout=300)
+    load.join(timeout=600)
     assert not load.is_alive(), "the load did not finish"
     committed = set(load.committed)
 
@@ -85,14 +94,15 @@ def run_with_fault(pipeline: Pipeline, label: str, fault) -> None:
         return seen if committed <= set(seen) else None
 
     try:
-        seen = wait_for(all_archived, 300, f"all {len(committed)} rows of '{label}' in S3", pipeline.connect.log, 5)
+        wait_for(all_archived, 300, f"all {len(committed)} rows of '{label}' in S3", pipeline.connect.log, 5)
     finally:
         seen = archived(pipeline, label)
         lost = len(committed - set(seen))
         duplicates = sum(count - 1 for count in seen.values())
-        print(f"\n{label}: committed {len(committed)}, in S3 {len(committed & set(seen))}, "
+        print(f"\n{label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
               f"lost {lost}, duplicates {duplicates}, load retries {load.retries}")
     assert not committed - set(seen)
+    assert_archive_complete(pipeline)
 
 
 def test_connect_worker_killed_and_restarted_mid_stream(pipeline):
@@ -115,3 +125,58 @@ def test_one_of_three_brokers_killed_mid_stream(pipeline):
 
 def test_postgres_restarted_mid_stream(pipeline):
     run_with_fault(pipeline, "postgres-restarted", pipeline.pg.restart)
+
+
+def test_s3_unreachable_for_60_seconds_while_rows_flow(pipeline):
+    """25-row transactions every 0.5 s; S3 refuses every connection for 60 s in the middle. Uploads
+    fail and are retried with backoff; nothing is committed past what is in S3."""
+    def fault():
+        pipeline.s3_proxy.cut()
+        time.sleep(60)
+        pipeline.s3_proxy.restore()
+
+    run_with_fault(pipeline, "s3-outage", fault, rows=3000, pause=0.5)
+    log = pipeline.connect.log.read_text(errors="replace")
+    assert "S3 takes uploads again after" in log  # the outage was seen, and its end
+
+
+def test_connect_killed_during_an_upload(pipeline):
+    """An upload is held open mid-request; the worker is SIGKILLed while it waits, and S3 comes back."""
+    def fault():
+        pipeline.s3_proxy.stall()
+        assert pipeline.s3_proxy.wait_held(90), "no upload started while S3 was stalled"
+        pipeline.connect.kill()
+        pipeline.s3_proxy.restore()
+        pipeline.connect.start()
+
+    run_with_fault(pipeline, "killed-mid-upload", fault, rows=3000, pause=0.05)
+
+
+def test_a_new_kafka_under_the_same_bucket_overwrites_nothing(pipeline):
+    """The Kind cluster replaced, the bucket kept: the new Kafka's offsets start from 0 again, and
+    its objects must land beside the old ones, not on top of them."""
+    s3 = pipeline.s3_client()
+    before = set(pipeline.s3_objects())
+    assert before
+    pipeline.replace_kafka()
+    pipeline.deploy_connectors()  # Debezium's offsets went with the old Kafka: it snapshots again
+
+    load = Load(pipeline, "new-kafka", rows=500)
+    load.start()
+    load.join(timeout=300)
+    committed = set(load.committed)
+    wait_for(lambda: committed <= set(archived(pipeline, "new-kafka")), 300, "the new cluster's rows in S3",
+             pipeline.connect.log, 5)
+
+    versions = Counter()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=pipeline.archive.bucket):
+        for version in page.get("Versions", []):
+            versions[version["Key"]] += 1
+    overwritten = [key for key, count in versions.items() if count > 1]
+    after = set(pipeline.s3_objects())
+    print(f"\nnew-kafka: objects before {len(before)}, after {len(after)}, overwritten {len(overwritten)}, "
+          f"committed {len(committed)}, lost {len(committed - set(archived(pipeline, 'new-kafka')))}")
+    assert before <= after and not overwritten
+    covered = pipeline.archive_coverage()
+    assert all(partition.earlier_incarnations for partition in covered if partition.objects)
+    assert_archive_complete(pipeline)

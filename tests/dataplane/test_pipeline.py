@@ -6,14 +6,17 @@ import psycopg
 import pytest
 import requests
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
+                                   ResourceType)
+from pulumi.runtime.proto import provider_pb2
 
+from components import kafka_config as kconf
+from components.settings import parse_settings
 from connectors import configs, smoke
-from connectors.provider import KafkaConnectorProvider
+from connectors.provider import root_cause
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings
-
-provider = KafkaConnectorProvider()
+from tests.providerhost import ProviderHost
 
 
 @pytest.fixture(scope="module")
@@ -80,69 +83,255 @@ def test_inserts_updates_and_deletes_arrive_in_s3_per_table_topic(pipeline):
     assert customers[0]["source"]["table"] == "customers" and customers[0]["source"]["db"] == "appdb"
 
 
-def test_the_smoke_check_follows_a_marker_row_to_s3(pipeline):
-    endpoints = smoke.Endpoints(
+def endpoints_of(pipeline):
+    return smoke.Endpoints(
         connect_url=pipeline.connect.url,
         postgres_dsn=pipeline.pg.dsn(),
         kafka_bootstrap=pipeline.kafka.bootstrap,
         bucket=pipeline.archive.bucket,
         prefix=pipeline.archive.prefix,
-        s3=lambda: pipeline.aws.client("s3", pipeline.operator),
+        s3=pipeline.s3_client,
+        replication_slot=pipeline.settings.names.replication_slot,
     )
-    report = smoke.check(endpoints)
+
+
+def test_the_smoke_check_follows_a_marker_row_to_s3_and_checks_the_slot_and_the_archive(pipeline):
+    report = smoke.check(endpoints_of(pipeline))
     print(report)
     assert report.ok, str(report)
-    assert len(report.lines) == 5 and report.lines[-1].startswith("✔ S3: in s3://")
+    assert report.lines[4].startswith("✔ S3: in s3://")
+    assert report.lines[5].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
+    archive = report.lines[6:]  # a line per partition of each change topic
+    assert len(archive) == len(configs.change_topics()) * configs.TOPIC_PARTITIONS
+    assert all(line.startswith("✔ archive: cdc.inventory.") for line in archive), archive
 
 
-def test_the_provider_manages_a_connector_on_the_real_worker(pipeline):
+def test_make_status_reads_the_same_health_without_writing(pipeline):
+    report = smoke.status(endpoints_of(pipeline))
+    print(report)
+    assert report.ok, str(report)
+    assert [line.split(" ")[1] for line in report.lines[:3]] == ["connector", "connector", "replication"]
+
+
+def archived_names(pipeline, prefix):
+    """full_name lengths of archived customer rows whose e-mail starts with `prefix`, by e-mail and op."""
+    found = {}
+    for record in pipeline.s3_records():
+        value = record["value"] or {}
+        after = value.get("after") or {}
+        if str(after.get("email", "")).startswith(prefix):
+            found.setdefault(after["email"], []).append((value["op"], len(after["full_name"])))
+    return found
+
+
+def source_status(pipeline):
+    return requests.get(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10).json()
+
+
+def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the_setting_loses_nothing(pipeline):
+    limit = pipeline.settings.config.max_record_bytes.bytes
+    # 2,000,000 characters fit the default 4Mi; so does its update, whose event holds the row twice.
+    [(big,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('big@size.test', "
+                             "repeat('x', 2000000)) RETURNING id")
+    sql(pipeline, "UPDATE inventory.customers SET full_name = repeat('y', 2000000) WHERE id = %s", big)
+    wait_for(lambda: len(archived_names(pipeline, "big@").get("big@size.test", [])) == 2, 150,
+             "the 2,000,000-character row and its update in S3", pipeline.connect.log, 3)
+
+    # Above the limit: the source stops at that row, with its table, key and the setting named.
+    [(poison,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('poison@size.test', "
+                                "repeat('z', %s)) RETURNING id", limit + 1000)
+    for i in range(20):
+        sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'after')", f"poison-after-{i}@size.test")
+
+    def failed_task():
+        tasks = source_status(pipeline)["tasks"]
+        return tasks and tasks[0]["state"] == "FAILED" and tasks[0]
+
+    task = wait_for(failed_task, 120, "the source task to stop at the oversized row", pipeline.connect.log)
+    cause = root_cause(task["trace"])
+    print(f"\nsource FAILED: {cause[:300]}")
+    assert "cdc.inventory.customers" in cause and f"id={poison}" in cause and "maxRecordBytes" in cause
+
+    time.sleep(10)  # nothing behind the oversized row may slip past it
+    assert archived_names(pipeline, "poison") == {}
+
+    # What `pulumi config set maxRecordBytes 8Mi` and `pulumi up` change, applied to the running harness:
+    # the brokers' limit (which the topics follow), then the source's config through the provider host.
+    raised = parse_settings("data-ingestion", "dev", {"kafkaBrokers": pipeline.settings.brokers,
+                                                      "kafkaMemory": str(pipeline.settings.config.kafka_memory),
+                                                      "maxRecordBytes": "8Mi"})
+    broker = kconf.broker_properties(raised, 0, pipeline.kafka.endpoints)
+    # (replica.fetch.max.bytes is not dynamic; the pod restarts with it, and a replica fetches an
+    # oversized batch anyway)
+    limit_entry = ConfigEntry("message.max.bytes", broker["message.max.bytes"], incremental_operation=AlterConfigOpType.SET)
+    admin = AdminClient({"bootstrap.servers": pipeline.kafka.bootstrap, "log_level": 0})
+    brokers = [ConfigResource(ResourceType.BROKER, str(node), incremental_configs=[limit_entry])
+               for node in range(pipeline.settings.brokers)]
+    for future in admin.incremental_alter_configs(brokers).values():
+        future.result(30)
+    raised_config = pipeline.source_config(raised)
+    state = pipeline.connector_state[configs.SOURCE_NAME]
+    with ProviderHost() as host:
+        updated = host.update(configs.SOURCE_NAME, configs.SOURCE_NAME, state,
+                              pipeline.declared(configs.SOURCE_NAME, raised_config, like=configs.SOURCE_NAME))
+    assert updated["state"] == "RUNNING" and updated["restartedTasks"] == [0]
+    pipeline.connector_state[configs.SOURCE_NAME] = updated
+
+    expected = {"poison@size.test"} | {f"poison-after-{i}@size.test" for i in range(20)}
+    found = wait_for(lambda: expected <= set(archived_names(pipeline, "poison")) and archived_names(pipeline, "poison"),
+                     150, "the oversized row and the 20 behind it in S3", pipeline.connect.log, 3)
+    lost = expected - set(found)
+    print(f"oversized row: committed {len(expected)}, archived {len(expected) - len(lost)}, lost {len(lost)}, "
+          f"duplicates {sum(len(events) - 1 for events in found.values())}")
+    assert found["poison@size.test"][0] == ("c", limit + 1000) and not lost
+
+
+def archived_orders(pipeline, customer):
+    """(op, amount) of each archived change to orders of `customer`, in archive order."""
+    found = []
+    for record in pipeline.s3_records():
+        value = record["value"] or {}
+        row = value.get("after") or value.get("before") or {}
+        if record["topic"] == "cdc.inventory.orders" and row.get("customer_id") == customer:
+            found.append((value["op"], row["amount"]))
+    return found
+
+
+def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_the_readme_recovery_loses_nothing(pipeline):
+    [(customer,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('typed@schema.test', "
+                                  "'Typed') RETURNING id")
+    pipeline.connect.kill()  # the source falls behind: the changes below wait in the WAL
+    insert = "INSERT INTO inventory.orders (customer_id, amount) VALUES (%s, %s)"
+    for amount in ("56.78", "12.50", "99.99"):
+        sql(pipeline, insert, customer, amount)
+    sql(pipeline, "ALTER TABLE inventory.orders ALTER COLUMN amount TYPE bigint USING round(amount)")
+    for amount in (57, 13):
+        sql(pipeline, insert, customer, amount)
+    pipeline.connect.start()
+
+    def failed_task():
+        tasks = source_status(pipeline).get("tasks") or []
+        return tasks and tasks[0]["state"] == "FAILED" and tasks[0]
+
+    task = wait_for(failed_task, 120, "the source to fail on the old-typed changes", pipeline.connect.log)
+    cause = root_cause(task["trace"])
+    print(f"\nsource FAILED: {cause[:300]}")
+    assert "NumberFormatException" in cause.split(" (surfaced as:")[0]
+
+    # The README's recovery. PostgreSQL describes every change with the column types it was written
+    # with, but the source decodes it with the column's type of now: give the column back the type
+    # of the changes it is stuck at, restart it (a refresh restarts failed tasks), and once it is
+    # past them give the column its new type again and restart once more.
+    def refresh():
+        state = pipeline.connector_state[configs.SOURCE_NAME]
+        inputs = pipeline.declared(configs.SOURCE_NAME, state["config"], like=configs.SOURCE_NAME)
+        with ProviderHost() as host:
+            _, refreshed = host.read(configs.SOURCE_NAME, configs.SOURCE_NAME, state, inputs)
+        assert refreshed["restartedTasks"] == [0]
+
+    sql(pipeline, "ALTER TABLE inventory.orders ALTER COLUMN amount TYPE numeric(12, 2)")
+    refresh()
+    def orders_archived(count):
+        found = archived_orders(pipeline, customer)
+        if len(found) >= count:
+            return found
+        stuck = failed_task()
+        if stuck:  # shown if the wait times out
+            raise RuntimeError(f"source FAILED: {root_cause(stuck['trace'])[:300]}")
+        return None
+
+    wait_for(lambda: orders_archived(3), 150, "the three orders of the old type in S3", interval=3)
+    task = wait_for(failed_task, 120, "the source to stop at the changes of the new type", pipeline.connect.log)
+    print(f"source FAILED again, at the new type: {root_cause(task['trace'])[:200]}")
+    sql(pipeline, "ALTER TABLE inventory.orders ALTER COLUMN amount TYPE bigint USING round(amount)")
+    refresh()
+    found = wait_for(lambda: orders_archived(5), 150, "the five orders in S3", interval=3)
+    amounts = sorted(float(amount) for _, amount in found)
+    print(f"type change: committed 5, archived {len(set(amounts))}, lost {5 - len(set(amounts))}, "
+          f"duplicates {len(found) - len(set(amounts))}")
+    assert amounts == [12.5, 13.0, 56.78, 57.0, 99.99]
+
+    # Caught up, a type change is just a change: the rows after it flow.
+    sql(pipeline, insert, customer, 58)
+    wait_for(lambda: any(float(amount) == 58 for _, amount in archived_orders(pipeline, customer)), 150,
+             "an order after the change, caught up", pipeline.connect.log, 3)
+    sql(pipeline, "ALTER TABLE inventory.orders ALTER COLUMN amount TYPE numeric(12, 2)")
+
+
+def live_config(pipeline, name):
+    return requests.get(f"{pipeline.connect.url}/connectors/{name}/config", timeout=10).json()
+
+
+def test_the_provider_host_manages_a_connector_on_the_real_worker(pipeline):
+    """Through the SDK's provider host, as the engine drives it: create, update in place, drift on
+    refresh put back, a failed task restarted by refresh, delete."""
     admin = AdminClient({"bootstrap.servers": pipeline.kafka.bootstrap, "log_level": 0})
     admin.create_topics([NewTopic("probe", 1, 1)])["probe"].result(30)
     declared = {**pipeline.sink_config(), "topics": "probe", "file.max.records": "1"}
-    props = pipeline.connector_props("probe-sink", declared, timeout=120)
+    props = pipeline.declared("probe-sink", declared)
 
-    created = provider.create(props)
-    assert created.outs["state"] == "RUNNING" and created.outs["tasks"][0]["state"] == "RUNNING"
+    with ProviderHost() as host:
+        id_, created = host.up("probe-sink", props)
+        assert id_ == "probe-sink"
+        assert created["state"] == "RUNNING" and created["tasks"][0]["state"] == "RUNNING"
 
-    updated_props = {**props, "config": {**declared, "file.rotate.interval.ms": "15000"}}
-    updated = provider.update("probe-sink", created.outs, updated_props)
-    live = requests.get(f"{pipeline.connect.url}/connectors/probe-sink/config", timeout=10).json()
-    assert live["file.rotate.interval.ms"] == "15000" and updated.outs["state"] == "RUNNING"
+        updated_props = {**props, "config": {**declared, "file.rotate.interval.ms": "15000"}}
+        assert host.diff("probe-sink", id_, created, updated_props).changes == provider_pb2.DiffResponse.DIFF_SOME
+        updated = host.update("probe-sink", id_, created, updated_props)
+        assert live_config(pipeline, "probe-sink")["file.rotate.interval.ms"] == "15000"
+        assert updated["state"] == "RUNNING"
 
-    # A hand edit shows as drift on refresh, and the next update puts the declared config back.
-    requests.put(f"{pipeline.connect.url}/connectors/probe-sink/config",
-                 json={**updated_props["config"], "file.compression": "none"}, timeout=30).raise_for_status()
-    refreshed = provider.read("probe-sink", updated.outs)
-    assert refreshed.outs["config"]["file.compression"] == "none"
-    assert provider.diff("probe-sink", refreshed.outs, updated_props).changes is True
-    restored = provider.update("probe-sink", refreshed.outs, updated_props)
-    assert restored.outs["config"]["file.compression"] == "gzip"
+        # A hand edit shows as drift on refresh, and the next update puts the declared config back.
+        requests.put(f"{pipeline.connect.url}/connectors/probe-sink/config",
+                     json={**updated_props["config"], "file.compression": "none"}, timeout=30).raise_for_status()
+        _, refreshed = host.read("probe-sink", id_, updated, updated_props)
+        assert refreshed["config"]["file.compression"] == "none"
+        assert host.diff("probe-sink", id_, refreshed, updated_props).changes == provider_pb2.DiffResponse.DIFF_SOME
+        restored = host.update("probe-sink", id_, refreshed, updated_props)
+        assert restored["config"]["file.compression"] == "gzip"
+        assert live_config(pipeline, "probe-sink")["file.compression"] == "gzip"
 
-    # A record the converter cannot read fails the task (errors.tolerance=none); once the record is
-    # gone, the restart that refresh performs brings the task back.
-    producer = Producer({"bootstrap.servers": pipeline.kafka.bootstrap, "log_level": 0})
-    producer.produce("probe", b"this is not JSON")
-    producer.flush(30)
+        # A record the converter cannot read fails the task (errors.tolerance=none); once the record
+        # is gone, the restart that refresh performs brings the task back.
+        producer = Producer({"bootstrap.servers": pipeline.kafka.bootstrap, "log_level": 0})
+        producer.produce("probe", b"this is not JSON")
+        producer.flush(30)
 
-    def task_failed():
-        status = requests.get(f"{pipeline.connect.url}/connectors/probe-sink/status", timeout=10).json()
-        return status["tasks"] and status["tasks"][0]["state"] == "FAILED"
+        def task_in(state):
+            status = requests.get(f"{pipeline.connect.url}/connectors/probe-sink/status", timeout=10).json()
+            return status["tasks"] and status["tasks"][0]["state"] == state
 
-    wait_for(task_failed, 60, "the probe task to fail", pipeline.connect.log)
-    from confluent_kafka import TopicPartition
+        wait_for(lambda: task_in("FAILED"), 60, "the probe task to fail", pipeline.connect.log)
+        from confluent_kafka import TopicPartition
 
-    admin.delete_records([TopicPartition("probe", 0, 1)])[TopicPartition("probe", 0, 1)].result(30)
-    again = provider.read("probe-sink", restored.outs)
-    assert again.outs["restartedTasks"] == [0]
+        admin.delete_records([TopicPartition("probe", 0, 1)])[TopicPartition("probe", 0, 1)].result(30)
+        _, again = host.read("probe-sink", id_, restored, updated_props)
+        assert again["restartedTasks"] == [0]
+        wait_for(lambda: task_in("RUNNING"), 60, "the restarted probe task", pipeline.connect.log)
+        time.sleep(3)
+        assert task_in("RUNNING"), "the restarted task failed again"
 
-    def task_running():
-        status = requests.get(f"{pipeline.connect.url}/connectors/probe-sink/status", timeout=10).json()
-        return status["tasks"] and status["tasks"][0]["state"] == "RUNNING"
+        host.delete("probe-sink", id_, again)
+        assert requests.get(f"{pipeline.connect.url}/connectors/probe-sink", timeout=10).status_code == 404
+        assert host.read("probe-sink", id_, again, updated_props)[0] == ""
 
-    wait_for(task_running, 60, "the restarted probe task", pipeline.connect.log)
-    time.sleep(3)
-    assert task_running(), "the restarted task failed again"
 
-    provider.delete("probe-sink", again.outs)
-    assert requests.get(f"{pipeline.connect.url}/connectors/probe-sink", timeout=10).status_code == 404
-    assert provider.read("probe-sink", again.outs).id == ""
+def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_when_deleted_by_hand(pipeline):
+    """The rendered connectors the fixture created through the host: a refresh finds no drift; one
+    deleted by hand drops out on refresh and the next `up` creates it again; delete removes it."""
+    with ProviderHost() as host:
+        for name in (configs.SOURCE_NAME, configs.SINK_NAME):
+            outputs = pipeline.connector_state[name]
+            inputs = pipeline.declared(name, outputs["config"], like=name)
+            id_, refreshed = host.read(name, name, outputs, inputs)
+            assert id_ == name and refreshed["state"] == "RUNNING"
+            assert host.diff(name, id_, refreshed, inputs).changes == provider_pb2.DiffResponse.DIFF_NONE
+
+        name = configs.SINK_NAME
+        outputs = pipeline.connector_state[name]
+        inputs = pipeline.declared(name, outputs["config"], like=name)
+        requests.delete(f"{pipeline.connect.url}/connectors/{name}", timeout=30).raise_for_status()
+        assert host.read(name, name, outputs, inputs)[0] == ""
+        id_, recreated = host.up(name, inputs)
+        assert recreated["state"] == "RUNNING" and live_config(pipeline, name)["s3.bucket"] == pipeline.archive.bucket
+        pipeline.connector_state[name] = recreated

@@ -29,7 +29,7 @@ def test_the_s3_sink_is_compiled_into_a_discoverable_plugin(installed):
         names = set(archive.namelist())
         service = archive.read("META-INF/services/org.apache.kafka.connect.sink.SinkConnector").decode()
     assert "dataingestion/connect/s3/S3SinkTask.class" in names
-    assert service.strip() == S3_SINK.connector_class
+    assert service.strip() == S3_SINK.class_name
     # Only the plugin's own classes: Connect provides its API, and a second copy would clash.
     assert not any(name.startswith("org/apache/kafka") for name in names)
 

@@ -1,0 +1,52 @@
+"""The endpoints of a live stack, for `make verify` and `make status`: from `pulumi stack output`,
+with the PostgreSQL password read from the stack's Secret (kubectl) and S3 read with your AWS
+credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from components import postgres_config as pgconf  # noqa: E402
+from components.settings import Names, stack_slug  # noqa: E402
+from connectors import smoke  # noqa: E402
+
+
+def run(*argv: str) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"`{' '.join(argv[:4])} …` failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def endpoints(stack: str) -> smoke.Endpoints:
+    outputs = json.loads(run("pulumi", "stack", "output", "--json", "--stack", stack))
+    encoded = run(
+        "kubectl", "--kubeconfig", outputs["kubeconfigPath"], "-n", outputs["namespace"], "get", "secret",
+        pgconf.CREDENTIALS_SECRET, "-o", "jsonpath={.data.superuser-password}",
+    )
+    password = base64.b64decode(encoded).decode()
+    host, port = outputs["postgres"]["host"].rsplit(":", 1)
+    archive = outputs["archive"]
+
+    def s3():
+        import boto3
+
+        return boto3.client("s3", region_name=archive["region"])
+
+    return smoke.Endpoints(
+        connect_url=outputs["connect"]["host"],
+        postgres_dsn=f"host={host} port={port} dbname={outputs['postgres']['database']} "
+        f"user={pgconf.SUPERUSER} password={password}",
+        kafka_bootstrap=outputs["kafka"]["host"],
+        bucket=archive["bucket"],
+        prefix=archive["prefix"],
+        s3=s3,
+        replication_slot=Names(stack_slug(stack)).replication_slot,
+    )
