@@ -141,6 +141,12 @@ class StackConfig(BaseModel):
         3, ge=1, description="Number of combined broker+controller KRaft nodes."
     )
     kafka_storage: MemoryValue = Field("5Gi", description="Size of each Kafka broker's log volume.")
+    snapshot_mode: Literal["when_needed", "initial", "no_data"] = Field(
+        "when_needed",
+        description="When the source snapshots the captured tables: when_needed (first start, and whenever "
+        "its position is gone from PostgreSQL, e.g. a lost replication slot), initial (first start only), "
+        "no_data (never).",
+    )
     max_record_bytes: MemoryValue = Field(
         "4Mi",
         description="Largest change event the pipeline carries, as JSON (an update holds the row twice: "

@@ -70,7 +70,9 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "publication.name": pgconf.PUBLICATION,
         "publication.autocreate.mode": "disabled",
         "table.include.list": ",".join(pgconf.CAPTURED_TABLES),
-        "snapshot.mode": "initial",
+        # when_needed: a snapshot on the first start, and again whenever the position the source
+        # resumes from is gone (a replication slot lost and dropped), rather than a silent gap.
+        "snapshot.mode": settings.config.snapshot_mode,
         # Heartbeats write to a table in the publication, so the slot's position advances even when
         # the captured tables are quiet.
         "heartbeat.interval.ms": "10000",

@@ -47,14 +47,16 @@ class SlotHealth:
             return (f"replication slot {self.slot} does not exist: the source creates it when it starts; "
                     "if it was dropped or lost, changes made meanwhile are not in the archive (see README, "
                     "'When the replication slot is lost')")
-        held = "?" if self.retained is None else _size(self.retained)
+        held = "no WAL (its position is gone)" if self.retained is None else f"{_size(self.retained)} of WAL"
         text = (f"replication slot {self.slot}: {'active' if self.active else 'INACTIVE'}, "
-                f"wal_status {self.wal_status}, holding {held} of WAL")
+                f"wal_status {self.wal_status}, holding {held}")
         if self.safe_wal_size is not None:
             text += f", {_size(self.safe_wal_size)} more before it is invalidated"
         if self.wal_status in ("unreserved", "lost"):
-            text += (" — LOST or about to be: changes since the source's last position may be gone from the "
-                     "archive (README: 'When the replication slot is lost')")
+            text += (f" — LOST or about to be: the source cannot read past it. Drop it "
+                     f"(`SELECT pg_drop_replication_slot('{self.slot}')` as the postgres user); the source then "
+                     "snapshots the captured tables again (snapshotMode when_needed). Deletes made since its last "
+                     "position cannot be recovered (README: 'When something fails')")
         elif self.at_risk:
             text += " — WARNING: the source is far behind; bring Kafka Connect back before the slot is lost"
         return text

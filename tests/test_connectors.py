@@ -42,7 +42,7 @@ def test_the_source_reads_the_stack_s_slot_and_publication_with_pgoutput(graph):
     assert config["publication.autocreate.mode"] == "disabled"
     assert config["table.include.list"] == "inventory.customers,inventory.orders"
     assert int(config["heartbeat.interval.ms"]) > 0 and "cdc.heartbeat" in config["heartbeat.action.query"]
-    assert config["topic.prefix"] == "cdc" and config["snapshot.mode"] == "initial"
+    assert config["topic.prefix"] == "cdc" and config["snapshot.mode"] == "when_needed"
 
 
 def test_slots_differ_between_stacks():

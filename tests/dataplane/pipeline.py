@@ -17,7 +17,7 @@ from typing import Any
 
 from components.postgres_config import CDC_PASSWORD_KEY
 from components.settings import Settings, parse_settings
-from connectors import configs
+from connectors import configs, smoke
 from connectors.completeness import check_archive
 from connectors.smoke import archived_records
 from tests.awsfake import FakeAws, apply_archive
@@ -158,6 +158,14 @@ class Pipeline:
     def s3_client(self):
         """The operator's S3 client: reads everything, as a user's own credentials would."""
         return self.aws.client("s3", self.operator)
+
+    def endpoints(self) -> smoke.Endpoints:
+        """What `make verify` and `make status` read from a live stack's outputs, for this pipeline."""
+        return smoke.Endpoints(
+            connect_url=self.connect.url, postgres_dsn=self.pg.dsn(), kafka_bootstrap=self.kafka.bootstrap,
+            bucket=self.archive.bucket, prefix=self.archive.prefix, s3=self.s3_client,
+            replication_slot=self.settings.names.replication_slot,
+        )
 
     def archive_coverage(self) -> list:
         """The completeness check that `make verify` runs, on this pipeline."""
