@@ -49,7 +49,7 @@ pulumi.export("connect", {"inCluster": connect.url, "host": connect.host_url})
 pulumi.export(
     "connectors",
     {
-        "source": {"name": SOURCE_NAME, "state": connectors.source.state},
+        "source": {"name": SOURCE_NAME, "state": connectors.source.state, "slot": connectors.source.slot},
         "sink": {"name": SINK_NAME, "state": connectors.sink.state},
     },
 )

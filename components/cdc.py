@@ -34,12 +34,20 @@ class Connectors(pulumi.ComponentResource):
         # A new cluster has an empty Connect: its connectors must be created anew, not assumed.
         cluster_id = cluster.command.id if cluster.command is not None else cluster.cluster_name
         database = configs.Database(host=postgres.host, port=postgres.port)
+        # The provider reads the source's replication slot through the host port, as the CDC role,
+        # so that `pulumi refresh` shows how much WAL it holds back (a secret: it carries a password).
+        slot_watch = postgres.cdc_password.apply(lambda password: {
+            "dsn": f"host=localhost port={postgres.host_port} dbname={database.name} user={database.user} "
+                   f"password={password} connect_timeout=5",
+            "slot": settings.names.replication_slot,
+        })
         self.source = KafkaConnector(
             configs.SOURCE_NAME,
             connect_url=url,
             connector_name=configs.SOURCE_NAME,
             config=configs.debezium_source(settings, database),
             cluster_id=cluster_id,
+            slot_watch=slot_watch,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.deployment]),
         )
         sink_config = archive.bucket_name.apply(

@@ -1,8 +1,11 @@
 """Kafka Connect connectors as Pulumi resources: a dynamic provider over Connect's REST API.
 
-Inputs: `connectUrl`, `connectorName`, `config` (a map of strings), `timeoutSeconds`, and an optional
-`clusterId` that ties the connector to the cluster it lives in (a new cluster means a new connector).
-Outputs: the inputs plus `state`, `tasks` ([{id, state, workerId}]), `type` and `restartedTasks`.
+Inputs: `connectUrl`, `connectorName`, `config` (a map of strings), `timeoutSeconds`, an optional
+`clusterId` that ties the connector to the cluster it lives in (a new cluster means a new connector),
+and for a source an optional `slotWatch` ({dsn, slot}, a secret) naming its replication slot.
+Outputs: the inputs plus `state`, `tasks` ([{id, state, workerId}]), `type`, `restartedTasks`, and
+with `slotWatch` a `slot` summary (WAL held back, margin before invalidation), so that
+`pulumi refresh` shows a source falling behind.
 
 The provider is pickled by reference (this module must stay importable), runs on several threads
 at once (no shared mutable state), and sees secrets in plain text (it never logs a config value).
@@ -31,6 +34,8 @@ TRANSIENT_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # A connector counts as healthy only once it has stayed RUNNING this long: a task that fails on its
 # first records (a poison row, a refused write) reports RUNNING for several seconds before FAILED.
 HEALTHY_SECONDS = 20.0
+# How long reading the replication slot may take before it is reported as out of reach.
+SLOT_CHECK_SECONDS = 5
 # Inputs whose change means a different connector (in another Connect, or another cluster).
 IDENTITY = ("connectUrl", "connectorName", "clusterId")
 
@@ -311,7 +316,7 @@ def _restart_failed(client: ConnectClient) -> list[int]:
 
 
 def _outputs(props: Mapping[str, Any], status: Mapping[str, Any], restarted: list[int]) -> dict[str, Any]:
-    return {
+    outputs = {
         "connectUrl": props["connectUrl"],
         "connectorName": props["connectorName"],
         "config": normalized(props["config"]),
@@ -322,6 +327,30 @@ def _outputs(props: Mapping[str, Any], status: Mapping[str, Any], restarted: lis
         "type": status.get("type", ""),
         "restartedTasks": restarted,
     }
+    watch = props.get("slotWatch")
+    if isinstance(watch, Mapping) and watch.get("dsn") and watch.get("slot"):
+        outputs["slotWatch"] = dict(watch)  # kept for refresh, which sees only the outputs; a secret
+        outputs["slot"] = slot_summary(watch["dsn"], watch["slot"])
+    return outputs
+
+
+def slot_summary(dsn: str, slot: str) -> dict[str, Any]:
+    """The replication slot's health as outputs; a PostgreSQL out of reach (an existing cluster
+    without a port-forward) is reported, not an error. Never carries the DSN."""
+    from .slot import slot_health
+
+    try:
+        health = slot_health(dsn, slot, timeout=SLOT_CHECK_SECONDS)
+    except Exception as error:  # noqa: BLE001 - any failure to look is a finding, not a failed update
+        reason = str(error).splitlines()[0] if str(error) else error.__class__.__name__
+        return {"ok": False, "summary": f"cannot read replication slot {slot}: {reason}"}
+    return {
+        "ok": health.ok,
+        "summary": health.describe(),
+        "walStatus": health.wal_status,
+        "retainedBytes": health.retained,
+        "safeWalBytes": health.safe_wal_size,
+    }
 
 
 class KafkaConnector(pulumi.dynamic.Resource):
@@ -330,6 +359,7 @@ class KafkaConnector(pulumi.dynamic.Resource):
     state: pulumi.Output[str]
     tasks: pulumi.Output[list]
     config: pulumi.Output[dict]
+    slot: pulumi.Output[dict]
 
     def __init__(
         self,
@@ -339,8 +369,10 @@ class KafkaConnector(pulumi.dynamic.Resource):
         config: pulumi.Input[Mapping[str, pulumi.Input[str]]],
         cluster_id: pulumi.Input[str] = "",
         timeout_seconds: int = DEFAULT_TIMEOUT,
+        slot_watch: pulumi.Input[Mapping[str, str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["slotWatch"]))
         super().__init__(
             KafkaConnectorProvider(),
             resource_name,
@@ -350,6 +382,8 @@ class KafkaConnector(pulumi.dynamic.Resource):
                 "config": config,
                 "clusterId": cluster_id,
                 "timeoutSeconds": timeout_seconds,
+                "slotWatch": slot_watch,
+                "slot": None,
                 "state": None,
                 "tasks": None,
                 "type": None,

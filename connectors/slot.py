@@ -69,8 +69,8 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
-def slot_health(dsn: str, slot: str) -> SlotHealth:
-    with psycopg.connect(dsn, connect_timeout=10) as conn:
+def slot_health(dsn: str, slot: str, timeout: int = 10) -> SlotHealth:
+    with psycopg.connect(dsn, connect_timeout=timeout) as conn:
         row = conn.execute(QUERY, (slot,)).fetchone()
     if row is None:
         return SlotHealth(slot, exists=False)

@@ -256,3 +256,15 @@ def test_the_provider_is_pickled_by_reference_to_an_importable_module():
     assert (type(restored).__module__, type(restored).__qualname__) == ("connectors.provider", "KafkaConnectorProvider")
     assert b"connectors.provider" in blob and b"KafkaConnectorProvider" in blob
     assert b"def " not in blob and b"wait_until_running" not in blob  # no code travels by value
+
+
+def test_a_source_watching_its_slot_reports_an_unreachable_postgres_without_failing_or_leaking(connect):
+    secret = fake_password("cdc")
+    watch = {"dsn": f"host=127.0.0.1 port=9 dbname=appdb user=cdc_reader password={secret} connect_timeout=1",
+             "slot": "debezium_dev"}
+    outs = provider.create({**props(connect), "slotWatch": watch}).outs
+    assert outs["state"] == "RUNNING" and outs["slotWatch"] == watch  # kept for refresh (a secret output)
+    assert outs["slot"]["ok"] is False and outs["slot"]["summary"].startswith("cannot read replication slot debezium_dev")
+    assert secret not in outs["slot"]["summary"]
+    refreshed = provider.read("postgres-source", outs).outs
+    assert refreshed["slot"]["ok"] is False and "slot" not in provider.create(props(connect, name="s3-sink")).outs

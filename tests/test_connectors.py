@@ -146,3 +146,17 @@ def test_one_max_record_bytes_sets_every_limit_on_the_way(limit):
     assert guard < producer == record < topic
     assert int(broker["replica.fetch.max.bytes"]) >= topic
     assert int(sink["consumer.override.max.partition.fetch.bytes"]) >= topic
+
+
+def test_the_source_watches_its_slot_through_the_host_port_as_the_cdc_role_and_keeps_it_secret(graph):
+    from tests.stackgraph import SECRET_MARK, SECRET_SIG
+
+    source = connector(graph, "postgres-source")
+    wire = source.wire["slotWatch"]
+    assert wire[SECRET_SIG] == SECRET_MARK
+    watch = source.inputs["slotWatch"]["value"]
+    assert watch["slot"] == "debezium_dev"
+    assert "host=localhost port=5432 dbname=appdb user=cdc_reader" in watch["dsn"]
+    assert fake_password("postgres-cdc-password") in watch["dsn"]
+    assert "slotWatch" in source.additional_secret_outputs
+    assert "slotWatch" not in connector(graph, "s3-sink").inputs

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.postgres_config import CDC_PASSWORD_KEY
+from components.postgres_config import CDC_PASSWORD_KEY, CDC_ROLE
 from components.settings import Settings, parse_settings
 from connectors import configs, smoke
 from connectors.completeness import check_archive
@@ -128,8 +128,11 @@ class Pipeline:
     def declared(self, name: str, config: dict[str, str], like: str = configs.SINK_NAME) -> dict[str, Any]:
         """The properties the program registers for connector `like` (the pickled provider included),
         named `name`, with the harness's Connect and this config."""
-        return {**self.registered[like], "connectorName": name, "connectUrl": self.connect.url, "config": config,
-                "timeoutSeconds": 180}
+        declared = {**self.registered[like], "connectorName": name, "connectUrl": self.connect.url, "config": config,
+                    "timeoutSeconds": 180}
+        if "slotWatch" in declared:  # the source reads its slot as the CDC role, as from the laptop
+            declared["slotWatch"] = {**declared["slotWatch"], "dsn": self.pg.dsn(user=CDC_ROLE)}
+        return declared
 
     def deploy_connectors(self) -> None:
         """Both rendered connectors, created as `pulumi up` creates them (at once, through the SDK's

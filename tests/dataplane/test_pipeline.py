@@ -305,6 +305,12 @@ def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_w
             id_, refreshed = host.read(name, name, outputs, inputs)
             assert id_ == name and refreshed["state"] == "RUNNING"
             assert host.diff(name, id_, refreshed, inputs).changes == provider_pb2.DiffResponse.DIFF_NONE
+        # `pulumi refresh` shows the source's replication slot, read as the CDC role.
+        source = pipeline.connector_state[configs.SOURCE_NAME]
+        inputs = pipeline.declared(configs.SOURCE_NAME, source["config"], like=configs.SOURCE_NAME)
+        _, refreshed = host.read(configs.SOURCE_NAME, configs.SOURCE_NAME, source, inputs)
+        print(f"\nrefresh: {refreshed['slot']['summary']}")
+        assert refreshed["slot"]["ok"] is True and refreshed["slot"]["walStatus"] == "reserved"
 
         name = configs.SINK_NAME
         outputs = pipeline.connector_state[name]
