@@ -45,8 +45,8 @@ class SlotHealth:
     def describe(self) -> str:
         if not self.exists:
             return (f"replication slot {self.slot} does not exist: the source creates it when it starts; "
-                    "if it was dropped or lost, changes made meanwhile are not in the archive (see README, "
-                    "'When the replication slot is lost')")
+                    "if it was dropped or lost, changes made meanwhile are not in the archive (README: 'When "
+                    "something fails')")
         held = "no WAL (its position is gone)" if self.retained is None else f"{_size(self.retained)} of WAL"
         text = (f"replication slot {self.slot}: {'active' if self.active else 'INACTIVE'}, "
                 f"wal_status {self.wal_status}, holding {held}")

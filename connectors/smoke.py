@@ -20,7 +20,7 @@ import requests
 
 from components import postgres_config as pgconf
 
-from .completeness import check_archive
+from .completeness import Coverage, check_archive
 from .configs import SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topics, sink_group
 from .provider import root_cause
 from .slot import slot_health
@@ -130,10 +130,15 @@ def check_slot(endpoints: Endpoints, report: Report) -> None:
     (report.passed if health.ok else report.failed)(health.describe())
 
 
+def archive_coverage(endpoints: Endpoints) -> list[Coverage]:
+    """The sink's coverage of every partition of each change topic."""
+    return check_archive(endpoints.kafka_bootstrap, sink_group(), change_topics(), endpoints.s3,
+                         endpoints.bucket, endpoints.prefix)
+
+
 def check_completeness(endpoints: Endpoints, report: Report) -> None:
     """A line per partition of each change topic: does the archive hold every committed offset?"""
-    covered = check_archive(endpoints.kafka_bootstrap, sink_group(), change_topics(), endpoints.s3,
-                            endpoints.bucket, endpoints.prefix)
+    covered = archive_coverage(endpoints)
     if not covered:
         report.passed("archive: no change topic in Kafka yet: nothing captured, so nothing to archive")
     for partition in covered:

@@ -179,24 +179,15 @@ public final class S3SinkTask extends SinkTask {
       state.batch.append(record);
       state.next = offset + 1;
     }
-    for (PartitionState state : partitions.values()) {
-      if (state.batch != null && state.batch.due(now)) {
-        upload(state, now);
-      }
-    }
+    uploadDue(now);
   }
 
   @Override
   public Map<TopicPartition, OffsetAndMetadata> preCommit(Map<TopicPartition, OffsetAndMetadata> current) {
-    long now = System.currentTimeMillis();
-    for (PartitionState state : partitions.values()) {
-      if (state.batch != null && state.batch.due(now)) {
-        try {
-          upload(state, now);
-        } catch (RetriableException e) {
-          break; // logged; the batch stays and its offsets stay uncommitted
-        }
-      }
+    try {
+      uploadDue(System.currentTimeMillis());
+    } catch (RetriableException e) {
+      // logged; the batch stays and its offsets stay uncommitted
     }
     Map<TopicPartition, OffsetAndMetadata> safe = new HashMap<>();
     for (TopicPartition partition : current.keySet()) {
@@ -221,6 +212,15 @@ public final class S3SinkTask extends SinkTask {
     partitions.clear();
     if (admin != null) {
       admin.close(Duration.ofSeconds(5));
+    }
+  }
+
+  /** Upload every batch that is full or old enough; the first transient failure stops the round. */
+  private void uploadDue(long now) {
+    for (PartitionState state : partitions.values()) {
+      if (state.batch != null && state.batch.due(now)) {
+        upload(state, now);
+      }
     }
   }
 

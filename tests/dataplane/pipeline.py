@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import requests
+
 from components.postgres_config import CDC_PASSWORD_KEY, CDC_ROLE
 from components.settings import Settings, parse_settings
 from connectors import configs, smoke
-from connectors.completeness import check_archive
+from connectors.completeness import Coverage
 from connectors.smoke import archived_records
 from tests.awsfake import FakeAws, apply_archive
 from tests.dataplane.conftest import require
@@ -170,10 +173,22 @@ class Pipeline:
             replication_slot=self.settings.names.replication_slot,
         )
 
-    def archive_coverage(self) -> list:
+    def archive_coverage(self) -> list[Coverage]:
         """The completeness check that `make verify` runs, on this pipeline."""
-        return check_archive(self.kafka.bootstrap, configs.sink_group(), configs.change_topics(), self.s3_client,
-                             self.archive.bucket, self.archive.prefix)
+        return smoke.archive_coverage(self.endpoints())
+
+    def sql(self, statement: str, *params: Any) -> list[tuple] | None:
+        """Run one statement as the superuser, in autocommit; its rows, if it returns any."""
+        with psycopg.connect(self.pg.dsn(), autocommit=True) as conn:
+            cursor = conn.execute(statement, params or None)
+            return cursor.fetchall() if cursor.description else None
+
+    def snapshot_source_again(self) -> None:
+        """The README's recovery when the source cannot read on from its slot: drop the slot and
+        restart the source, which then snapshots the captured tables again (snapshotMode when_needed)."""
+        self.sql("SELECT pg_drop_replication_slot(%s)", self.settings.names.replication_slot)
+        requests.post(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/restart?includeTasks=true",
+                      timeout=30).raise_for_status()
 
     def pids(self) -> dict[str, int]:
         found = dict(self.kafka.pids()) if self.kafka else {}

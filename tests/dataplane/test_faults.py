@@ -12,9 +12,8 @@ from collections import Counter
 
 import psycopg
 import pytest
-import requests
 
-from connectors import configs, smoke
+from connectors import smoke
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings
 
@@ -154,12 +153,6 @@ def test_connect_killed_during_an_upload(pipeline):
     run_with_fault(pipeline, "killed-mid-upload", fault, rows=3000, pause=0.05)
 
 
-def sql(pipeline: Pipeline, statement: str, *params):
-    with psycopg.connect(pipeline.pg.dsn(), autocommit=True) as conn:
-        cursor = conn.execute(statement, params or None)
-        return cursor.fetchall() if cursor.description else None
-
-
 def slot_report(pipeline: Pipeline) -> str:
     [line] = [line for line in smoke.status(pipeline.endpoints()).lines if "replication slot" in line]
     return line
@@ -177,21 +170,21 @@ def test_the_replication_slot_lost_while_connect_is_down(pipeline):
              pipeline.connect.log, 5)
 
     pipeline.connect.kill()
-    sql(pipeline, "ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'")
-    sql(pipeline, "SELECT pg_reload_conf()")
+    pipeline.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'")
+    pipeline.sql("SELECT pg_reload_conf()")
     try:
         gap = Load(pipeline, "slot-gap", rows=200)
         gap.run()
         deleted = before.committed[:50]
-        sql(pipeline, "DELETE FROM inventory.customers WHERE email = ANY(%s)", deleted)
-        sql(pipeline, "CREATE TABLE IF NOT EXISTS public.wal_filler (t text)")
+        pipeline.sql("DELETE FROM inventory.customers WHERE email = ANY(%s)", deleted)
+        pipeline.sql("CREATE TABLE IF NOT EXISTS public.wal_filler (t text)")
         for _ in range(12):  # write WAL until PostgreSQL gives up on the slot
-            sql(pipeline, "INSERT INTO public.wal_filler SELECT repeat('x', 1000) FROM generate_series(1, 20000)")
-            sql(pipeline, "SELECT pg_switch_wal()")
-            sql(pipeline, "CHECKPOINT")
-            if sql(pipeline, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", slot) == [("lost",)]:
+            pipeline.sql("INSERT INTO public.wal_filler SELECT repeat('x', 1000) FROM generate_series(1, 20000)")
+            pipeline.sql("SELECT pg_switch_wal()")
+            pipeline.sql("CHECKPOINT")
+            if pipeline.sql("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", slot) == [("lost",)]:
                 break
-        sql(pipeline, "TRUNCATE public.wal_filler")
+        pipeline.sql("TRUNCATE public.wal_filler")
 
         pipeline.connect.start()
         line = slot_report(pipeline)
@@ -199,15 +192,13 @@ def test_the_replication_slot_lost_while_connect_is_down(pipeline):
         assert line.startswith("✘") and "LOST" in line and "pg_drop_replication_slot" in line
 
         # The README's recovery: drop the lost slot and restart the source; it snapshots again.
-        sql(pipeline, "SELECT pg_drop_replication_slot(%s)", slot)
-        requests.post(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/restart?includeTasks=true",
-                      timeout=30).raise_for_status()
+        pipeline.snapshot_source_again()
         committed = set(gap.committed)
         wait_for(lambda: committed <= set(archived(pipeline, "slot-gap")), 300, "the gap's rows, by the new snapshot",
                  pipeline.connect.log, 5)
     finally:
-        sql(pipeline, "ALTER SYSTEM RESET max_slot_wal_keep_size")
-        sql(pipeline, "SELECT pg_reload_conf()")
+        pipeline.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        pipeline.sql("SELECT pg_reload_conf()")
 
     seen = archived(pipeline, "slot-gap")
     deletes = {(record["value"]["before"] or {}).get("email") for record in pipeline.s3_records()

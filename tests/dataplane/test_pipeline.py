@@ -3,7 +3,6 @@
 import time
 
 import grpc
-import psycopg
 import pytest
 import requests
 from confluent_kafka import Producer
@@ -31,12 +30,6 @@ def pipeline():
         running.stop()
 
 
-def sql(pipeline, statement, *params):
-    with psycopg.connect(pipeline.pg.dsn(), autocommit=True) as conn:
-        cursor = conn.execute(statement, params or None)
-        return cursor.fetchall() if cursor.description else None
-
-
 def test_each_connector_config_passes_connects_own_validation(pipeline):
     for name, config in ((configs.SOURCE_NAME, pipeline.source_config()), (configs.SINK_NAME, pipeline.sink_config())):
         response = requests.put(
@@ -50,13 +43,13 @@ def test_each_connector_config_passes_connects_own_validation(pipeline):
 
 
 def test_inserts_updates_and_deletes_arrive_in_s3_per_table_topic(pipeline):
-    [(customer,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('ada@example.com', "
+    [(customer,)] = pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES ('ada@example.com', "
                                   "'Ada Lovelace') RETURNING id")
-    [(order,)] = sql(pipeline, "INSERT INTO inventory.orders (customer_id, amount, attributes) VALUES (%s, 1234.56, "
+    [(order,)] = pipeline.sql("INSERT INTO inventory.orders (customer_id, amount, attributes) VALUES (%s, 1234.56, "
                                "'{\"gift\": true, \"tags\": [\"a\", \"b\"]}') RETURNING id", customer)
-    sql(pipeline, "UPDATE inventory.orders SET status = 'paid', amount = 99.90 WHERE id = %s", order)
-    sql(pipeline, "UPDATE inventory.customers SET full_name = 'Augusta Ada King' WHERE id = %s", customer)
-    sql(pipeline, "DELETE FROM inventory.orders WHERE id = %s", order)
+    pipeline.sql("UPDATE inventory.orders SET status = 'paid', amount = 99.90 WHERE id = %s", order)
+    pipeline.sql("UPDATE inventory.customers SET full_name = 'Augusta Ada King' WHERE id = %s", customer)
+    pipeline.sql("DELETE FROM inventory.orders WHERE id = %s", order)
 
     def events():
         found = [record for record in pipeline.s3_records()
@@ -113,30 +106,30 @@ def archived_names(pipeline, prefix):
     return found
 
 
-def source_status(pipeline):
-    return requests.get(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10).json()
+def failed_source_task(pipeline):
+    """The source's task 0 if it is FAILED, else None."""
+    status = requests.get(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10).json()
+    tasks = status.get("tasks") or []
+    return tasks[0] if tasks and tasks[0]["state"] == "FAILED" else None
 
 
 def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the_setting_loses_nothing(pipeline):
     limit = pipeline.settings.config.max_record_bytes.bytes
     # 2,000,000 characters fit the default 4Mi; so does its update, whose event holds the row twice.
-    [(big,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('big@size.test', "
+    [(big,)] = pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES ('big@size.test', "
                              "repeat('x', 2000000)) RETURNING id")
-    sql(pipeline, "UPDATE inventory.customers SET full_name = repeat('y', 2000000) WHERE id = %s", big)
+    pipeline.sql("UPDATE inventory.customers SET full_name = repeat('y', 2000000) WHERE id = %s", big)
     wait_for(lambda: len(archived_names(pipeline, "big@").get("big@size.test", [])) == 2, 150,
              "the 2,000,000-character row and its update in S3", pipeline.connect.log, 3)
 
     # Above the limit: the source stops at that row, with its table, key and the setting named.
-    [(poison,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('poison@size.test', "
+    [(poison,)] = pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES ('poison@size.test', "
                                 "repeat('z', %s)) RETURNING id", limit + 1000)
     for i in range(20):
-        sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'after')", f"poison-after-{i}@size.test")
+        pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'after')", f"poison-after-{i}@size.test")
 
-    def failed_task():
-        tasks = source_status(pipeline)["tasks"]
-        return tasks and tasks[0]["state"] == "FAILED" and tasks[0]
-
-    task = wait_for(failed_task, 120, "the source task to stop at the oversized row", pipeline.connect.log)
+    task = wait_for(lambda: failed_source_task(pipeline), 120, "the source task to stop at the oversized row",
+                    pipeline.connect.log)
     cause = root_cause(task["trace"])
     print(f"\nsource FAILED: {cause[:300]}")
     assert "cdc.inventory.customers" in cause and f"id={poison}" in cause and "maxRecordBytes" in cause
@@ -195,20 +188,17 @@ def orders_of(pipeline, customer):
 
 
 def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_skips_nothing(pipeline):
-    [(customer,)] = sql(pipeline, "INSERT INTO inventory.customers (email, full_name) VALUES ('typed@schema.test', "
+    [(customer,)] = pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES ('typed@schema.test', "
                                   "'Typed') RETURNING id")
     pipeline.connect.kill()  # the source falls behind: the changes below wait in the WAL
     insert = "INSERT INTO inventory.orders (customer_id, amount) VALUES (%s, %s) RETURNING id"
-    ids = [sql(pipeline, insert, customer, amount)[0][0] for amount in ("56.78", "12.50", "99.99")]
-    sql(pipeline, "ALTER TABLE inventory.orders ALTER COLUMN amount TYPE bigint USING round(amount)")
-    ids += [sql(pipeline, insert, customer, amount)[0][0] for amount in (57, 13)]
+    ids = [pipeline.sql(insert, customer, amount)[0][0] for amount in ("56.78", "12.50", "99.99")]
+    pipeline.sql("ALTER TABLE inventory.orders ALTER COLUMN amount TYPE bigint USING round(amount)")
+    ids += [pipeline.sql(insert, customer, amount)[0][0] for amount in (57, 13)]
     pipeline.connect.start()
 
-    def failed_task():
-        tasks = source_status(pipeline).get("tasks") or []
-        return tasks and tasks[0]["state"] == "FAILED" and tasks[0]
-
-    task = wait_for(failed_task, 120, "the source to stop at the changes of the old type", pipeline.connect.log)
+    task = wait_for(lambda: failed_source_task(pipeline), 120, "the source to stop at the changes of the old type",
+                    pipeline.connect.log)
     cause = root_cause(task["trace"])
     print(f"\nsource FAILED: {cause[:300]}")
     assert "NumberFormatException" in cause.split(" (surfaced as:")[0] and '"56.78"' in cause
@@ -219,9 +209,7 @@ def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_skips_not
     # changes written before the type change cannot be read after it. Drop the slot and restart the
     # source: it snapshots the captured tables again (snapshotMode when_needed). Every row arrives
     # with its current values; the history of the changes behind the failure is what is given up.
-    sql(pipeline, "SELECT pg_drop_replication_slot(%s)", pipeline.settings.names.replication_slot)
-    requests.post(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/restart?includeTasks=true",
-                  timeout=30).raise_for_status()
+    pipeline.snapshot_source_again()
     found = wait_for(lambda: set(ids) <= set(orders_of(pipeline, customer)) and orders_of(pipeline, customer), 180,
                      "the five orders, by the new snapshot", pipeline.connect.log, 3)
     current = {order: events[-1] for order, events in found.items()}
@@ -231,8 +219,8 @@ def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_skips_not
     assert all(op == "r" for op, _ in current.values())
 
     # Caught up, a type change is just a change: the rows after it flow.
-    sql(pipeline, "ALTER TABLE inventory.orders ALTER COLUMN amount TYPE numeric(12, 2)")
-    [(later,)] = sql(pipeline, insert, customer, "58.25")
+    pipeline.sql("ALTER TABLE inventory.orders ALTER COLUMN amount TYPE numeric(12, 2)")
+    [(later,)] = pipeline.sql(insert, customer, "58.25")
     wait_for(lambda: orders_of(pipeline, customer).get(later) == [("c", 58.25)], 150,
              "an order after a type change made while caught up", pipeline.connect.log, 3)
 
