@@ -1,12 +1,15 @@
-"""The connectors tier: the Debezium source and the S3 sink, as resources of the stack."""
+"""The connectors tier: the database side of `capture`, the Debezium source, the snapshot signal for
+tables added to `capture`, and the S3 sink, as resources of the stack."""
 
 from __future__ import annotations
 
 import pulumi
 
 from connectors import configs
+from connectors.capture_step import CaptureStep, SnapshotSignal
 from connectors.provider import KafkaConnector
 
+from . import postgres_config as pgconf
 from .archive import Archive
 from .cluster import Cluster
 from .connect import Connect
@@ -15,7 +18,9 @@ from .settings import Settings
 
 
 class Connectors(pulumi.ComponentResource):
+    capture: CaptureStep
     source: KafkaConnector
+    snapshot_signal: SnapshotSignal
     sink: KafkaConnector
 
     def __init__(
@@ -34,13 +39,18 @@ class Connectors(pulumi.ComponentResource):
         # A new cluster has an empty Connect: its connectors must be created anew, not assumed.
         cluster_id = cluster.command.id if cluster.command is not None else cluster.cluster_name
         database = configs.Database(host=postgres.host, port=postgres.port)
+        slot = settings.names.replication_slot
+        cdc_dsn = postgres.host_dsn(database.user, postgres.cdc_password)
+        # The database side of `capture`, before the source starts or changes: a table it newly
+        # publishes is already in the stream when the source's new include list takes it.
+        self.capture = CaptureStep(
+            "capture", dsn=postgres.host_dsn(pgconf.SUPERUSER, postgres.superuser_password),
+            sql=pgconf.capture_sql(settings), slot=slot, cluster_id=cluster_id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set]),
+        )
         # The provider reads the source's replication slot through the host port, as the CDC role,
         # so that `pulumi refresh` shows how much WAL it holds back (a secret: it carries a password).
-        slot_watch = postgres.cdc_password.apply(lambda password: {
-            "dsn": f"host=localhost port={postgres.host_port} dbname={database.name} user={database.user} "
-                   f"password={password} connect_timeout=5",
-            "slot": settings.names.replication_slot,
-        })
+        slot_watch = cdc_dsn.apply(lambda dsn: {"dsn": dsn, "slot": slot})
         self.source = KafkaConnector(
             configs.SOURCE_NAME,
             connect_url=url,
@@ -48,7 +58,12 @@ class Connectors(pulumi.ComponentResource):
             config=configs.debezium_source(settings, database),
             cluster_id=cluster_id,
             slot_watch=slot_watch,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.deployment]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.deployment, self.capture]),
+        )
+        # Once the source runs with its new include list: the rows of tables just added to `capture`.
+        self.snapshot_signal = SnapshotSignal(
+            "snapshot-signal", dsn=cdc_dsn, tables=self.capture.snapshot, revision=self.capture.revision,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.source]),
         )
         sink_config = archive.bucket_name.apply(
             lambda bucket: configs.s3_sink(settings, configs.Bucket(bucket, archive.region, archive.prefix))

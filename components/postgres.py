@@ -52,6 +52,7 @@ class Postgres(pulumi.ComponentResource):
     cdc_user: str
     secret_name: str
     cdc_password: pulumi.Output[str]
+    superuser_password: pulumi.Output[str]
 
     def __init__(
         self,
@@ -195,6 +196,7 @@ class Postgres(pulumi.ComponentResource):
         self.publication = pgconf.PUBLICATION
         self.secret_name = SECRET_NAME
         self.cdc_password = pulumi.Output.secret(cdc_password.result)
+        self.superuser_password = pulumi.Output.secret(superuser_password.result)
         self.register_outputs(
             {
                 "host": self.host,
@@ -207,3 +209,11 @@ class Postgres(pulumi.ComponentResource):
                 "cdcPassword": self.cdc_password,
             }
         )
+
+    def host_dsn(self, user: str, password: pulumi.Output[str]) -> pulumi.Output[str]:
+        """A libpq connection string from where `pulumi up` runs (the laptop, through the NodePort);
+        a secret, as it carries the password."""
+        return pulumi.Output.secret(password.apply(
+            lambda secret: f"host=localhost port={self.host_port} dbname={self.database} user={user} "
+                           f"password={secret} connect_timeout=5"
+        ))

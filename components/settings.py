@@ -20,6 +20,8 @@ import pulumi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .capture import DEFAULT as DEFAULT_CAPTURE
+from .capture import Capture, entry_problems, parse_entries
 from .quantity import Memory
 from .topology import HOST_PORT_RANGE, NODE_PORT_RANGE, PROJECT, HostPort, Workload, host_ports
 
@@ -107,6 +109,8 @@ Boolean = Annotated[bool, BeforeValidator(_boolean)]
 PinnedImage = Annotated[str, BeforeValidator(_pinned_image)]
 DnsLabel = Annotated[str, BeforeValidator(_dns_label)]
 Provisioner = Annotated[str, BeforeValidator(_provisioner)]
+# The entries are checked as a whole in the cross-checks, so that every bad one is reported.
+CaptureEntries = Annotated[tuple[str, ...], BeforeValidator(parse_entries), PlainSerializer(list)]
 
 
 class StackConfig(BaseModel):
@@ -141,6 +145,14 @@ class StackConfig(BaseModel):
         3, ge=1, description="Number of combined broker+controller KRaft nodes."
     )
     kafka_storage: MemoryValue = Field("5Gi", description="Size of each Kafka broker's log volume.")
+    capture: CaptureEntries = Field(
+        list(DEFAULT_CAPTURE),
+        description="What the pipeline captures: schemas (every table in them, including tables created "
+        "later) and single tables as schema.table.",
+    )
+    demo_data: Boolean = Field(
+        True, description="Create the demo schema inventory's tables with a few rows, so the quick start shows changes flowing."
+    )
     snapshot_mode: Literal["when_needed", "initial", "no_data"] = Field(
         "when_needed",
         description="When the source snapshots the captured tables: when_needed (first start, and whenever "
@@ -279,6 +291,10 @@ class Settings:
         return max(1, min(2, self.replication_factor - 1))
 
     @property
+    def capture(self) -> Capture:
+        return Capture(self.config.capture)
+
+    @property
     def broker_memory(self) -> Memory:
         return Memory.mebibytes(self.config.kafka_memory.mib // self.brokers)
 
@@ -352,6 +368,13 @@ def parse_settings(project: str, stack: str, raw: Mapping[str, Any]) -> Settings
                 message = f"{shown!r}: {message}"
             problems.append(Problem(qualified(key), message))
 
+    # `capture` is checked entry by entry even when other keys are wrong, so that one run names every problem.
+    try:
+        capture = config.capture if config is not None else parse_entries(raw.get("capture", list(DEFAULT_CAPTURE)))
+    except ValueError:
+        capture = None  # its shape is wrong: reported above
+    if capture is not None:
+        problems += [Problem(qualified("capture"), message) for message in entry_problems(capture)]
     if config is not None:
         problems += [Problem(qualified(key), message) for key, message in _cross_checks(config)]
     if problems:

@@ -130,13 +130,15 @@ def topic_id_text(uuid: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def kafka_partitions(bootstrap: str, group: str, topics: Iterable[str]) -> list[Partition]:
-    """Each partition of `topics` as Kafka sees it, with `group`'s committed offsets."""
+def kafka_partitions(bootstrap: str, group: str, selected: Callable[[str], bool]) -> list[Partition]:
+    """Each partition of the `selected` topics as Kafka sees it, with `group`'s committed offsets."""
     from confluent_kafka import Consumer, TopicCollection, TopicPartition
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    wanted = list(topics)
+    wanted = sorted(topic for topic in admin.list_topics(timeout=15).topics if selected(topic))
+    if not wanted:
+        return []
     described = admin.describe_topics(TopicCollection(wanted), request_timeout=15)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
                          "log_level": 0})
@@ -172,10 +174,10 @@ def archived_objects(s3: Any, bucket: str, prefix: str, topics: Iterable[str]) -
 
 
 def check_archive(
-    bootstrap: str, group: str, topics: Iterable[str], s3: Callable[[], Any], bucket: str, prefix: str
+    bootstrap: str, group: str, selected: Callable[[str], bool], s3: Callable[[], Any], bucket: str, prefix: str
 ) -> list[Coverage]:
-    """The coverage of every partition of `topics`: Kafka's view against the bucket's listing."""
-    topics = list(topics)
-    partitions = kafka_partitions(bootstrap, group, topics)
-    objects = archived_objects(s3(), bucket, prefix, topics)
+    """The coverage of every partition of the `selected` topics in Kafka (the sink's own selection):
+    Kafka's view against the bucket's listing."""
+    partitions = kafka_partitions(bootstrap, group, selected)
+    objects = archived_objects(s3(), bucket, prefix, sorted({partition.topic for partition in partitions}))
     return [coverage(partition, objects) for partition in partitions]

@@ -5,11 +5,15 @@ Secrets appear only as config-provider placeholders; the worker resolves them fr
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from dataclasses import dataclass
 
 from components import connect_config as cconf
 from components import kafka_config as kconf
 from components import postgres_config as pgconf
+from components.capture import INTERNAL_SCHEMA
 from components.plugins import DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, S3_SINK
 from components.settings import Settings
 
@@ -38,9 +42,30 @@ class Bucket:
     endpoint: str = ""  # empty: AWS itself; otherwise an S3-compatible store, addressed by path
 
 
-def change_topics() -> list[str]:
-    """The topic of each captured table: <prefix>.<schema>.<table>."""
-    return [f"{TOPIC_PREFIX}.{table}" for table in pgconf.CAPTURED_TABLES]
+def change_topic(table: str) -> str:
+    """The topic of a captured table (`schema.table`)."""
+    return f"{TOPIC_PREFIX}.{table}"
+
+
+# Every table topic the source writes: each captured table's, and the check rows of `make verify`;
+# not the source's internal tables (signals, heartbeats). The sink takes every such topic, not only
+# those of tables captured now: a table removed from `capture` stops at the source, and what it
+# already wrote to Kafka still reaches the archive. Java and Python read this pattern alike.
+CHANGE_TOPIC_PATTERN = (
+    f"{re.escape(TOPIC_PREFIX)}\\.(?!{re.escape(INTERNAL_SCHEMA)}\\.)[^.]+\\.[^.]+"
+    f"|{re.escape(change_topic(pgconf.MARKER_TABLE))}"
+)
+
+
+def is_change_topic(topic: str) -> bool:
+    return re.fullmatch(CHANGE_TOPIC_PATTERN, topic) is not None
+
+
+def execute_snapshot_signal(tables: list[str]) -> tuple[str, str, str]:
+    """A row for the source's signal table (id, type, data) asking for an incremental snapshot of
+    `tables`: read in chunks by primary key while the stream goes on, without reordering changes."""
+    data = {"type": "incremental", "data-collections": [re.escape(table) for table in tables]}
+    return f"snapshot-{uuid.uuid4()}", "execute-snapshot", json.dumps(data)
 
 
 def sink_group(name: str = SINK_NAME) -> str:
@@ -69,7 +94,12 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "slot.name": settings.names.replication_slot,
         "publication.name": pgconf.PUBLICATION,
         "publication.autocreate.mode": "disabled",
-        "table.include.list": ",".join(pgconf.CAPTURED_TABLES),
+        # What `capture` names, and the check rows of `make verify`.
+        "table.include.list": ",".join([*settings.capture.include_list(), re.escape(pgconf.MARKER_TABLE)]),
+        # A table added to `capture` with rows in it gets them through an incremental snapshot, asked
+        # for by a row in this table (connectors/capture.py writes it after this connector's update).
+        "signal.enabled.channels": "source",
+        "signal.data.collection": pgconf.SIGNAL_TABLE,
         # when_needed: a snapshot on the first start, and again whenever the position the source
         # resumes from is gone (a replication slot lost and dropped), rather than a silent gap.
         "snapshot.mode": settings.config.snapshot_mode,
@@ -119,7 +149,10 @@ def s3_sink(
     config = {
         "connector.class": S3_SINK.class_name,
         "tasks.max": "1",
-        "topics": ",".join(change_topics()),
+        # A table created later in a captured schema reaches the archive with no `pulumi up`: its
+        # topic is picked up at the consumer's next metadata refresh.
+        "topics.regex": CHANGE_TOPIC_PATTERN,
+        "consumer.override.metadata.max.age.ms": "15000",
         # Where the sink reads each topic's id, which names its objects: a new cluster's never
         # replace an old one's in a kept bucket.
         "kafka.bootstrap.servers": kafka_bootstrap or kconf.bootstrap_servers(settings),

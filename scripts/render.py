@@ -75,14 +75,19 @@ def render(graph: Graph, out: Path) -> list[Path]:
         for r in sorted(graph.resources, key=lambda r: (r.type, r.name))
         if r.type.startswith("aws:") or r.type == "pulumi:providers:aws"
     ]
+    dynamic = graph.of_type("pulumi-python:dynamic:Resource")
     connectors = {
         r.name: {"connectUrl": r.inputs["connectUrl"], "config": redact(r.inputs["config"])}
-        for r in graph.of_type("pulumi-python:dynamic:Resource")
+        for r in dynamic if "connectUrl" in r.inputs
     }
-    for name, document in (("aws.json", aws), ("connectors.json", connectors)):
+    documents = [("aws.json", json.dumps(aws, indent=2, sort_keys=True) + "\n"),
+                 ("connectors.json", json.dumps(connectors, indent=2, sort_keys=True) + "\n")]
+    # The capture step's SQL: what `pulumi up` runs in the database when `capture` changes.
+    documents += [("postgres/capture.sql", r.inputs["sql"]) for r in dynamic if "sql" in r.inputs]
+    for name, text in documents:
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        path.write_text(text)
         written.append(path)
     return written
 

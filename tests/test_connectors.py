@@ -6,7 +6,7 @@ import re
 import pytest
 
 from components import connect_config as cconf
-from connectors.configs import change_topics
+from connectors.configs import CHANGE_TOPIC_PATTERN
 from tests.stackgraph import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain, run_stack
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -40,7 +40,8 @@ def test_the_source_reads_the_stack_s_slot_and_publication_with_pgoutput(graph):
     assert config["slot.name"] == "debezium_dev"
     assert config["publication.name"] == "cdc_publication"
     assert config["publication.autocreate.mode"] == "disabled"
-    assert config["table.include.list"] == "inventory.customers,inventory.orders"
+    assert config["table.include.list"] == "inventory\\..+,cdc\\.marker"  # `capture`'s default, and verify's rows
+    assert config["signal.data.collection"] == "cdc.debezium_signal"
     assert int(config["heartbeat.interval.ms"]) > 0 and "cdc.heartbeat" in config["heartbeat.action.query"]
     assert config["topic.prefix"] == "cdc" and config["snapshot.mode"] == "when_needed"
 
@@ -66,7 +67,7 @@ def test_change_topics_are_created_durable_and_produced_with_acks_all(graph):
 def test_the_sink_archives_the_source_topics_into_the_stack_s_bucket(graph):
     config = connector(graph, "s3-sink").inputs["config"]
     assert config["connector.class"] == "dataingestion.connect.s3.S3SinkConnector"
-    assert config["topics"].split(",") == change_topics() == ["cdc.inventory.customers", "cdc.inventory.orders"]
+    assert "topics" not in config and config["topics.regex"] == CHANGE_TOPIC_PATTERN
     assert config["s3.bucket"] == graph.outputs["archive"]["bucket"]
     assert config["s3.region"] == "us-east-1" and config["s3.prefix"] == "cdc"
     assert config["file.compression"] == "gzip"

@@ -15,6 +15,7 @@ from connectors.configs import SINK_NAME, SOURCE_NAME
 from tests.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
 
 CONNECTORS = (SOURCE_NAME, SINK_NAME)
+DATABASE_STEPS = ("capture", "snapshot-signal")
 
 
 class CountingListener:
@@ -73,7 +74,7 @@ def outputs_of(inputs):
 
 
 def test_the_recording_is_what_a_fresh_preview_sends(fresh_preview, later_up):
-    assert set(fresh_preview) == set(later_up) == set(CONNECTORS)
+    assert set(fresh_preview) == set(later_up) == {*CONNECTORS, *DATABASE_STEPS}
     # The sink's config is built from the bucket's generated name, the cluster id from the new cluster.
     assert fresh_preview[SINK_NAME]["config"] == rpc.UNKNOWN
     assert fresh_preview[SINK_NAME]["clusterId"] == rpc.UNKNOWN
@@ -129,3 +130,35 @@ def test_an_unknown_connect_url_may_be_another_connect_and_replaces(host, later_
     olds = outputs_of(at(connect.url, later_up[SOURCE_NAME]))
     result = host.diff(SOURCE_NAME, SOURCE_NAME, olds, {**later_up[SOURCE_NAME], "connectUrl": rpc.UNKNOWN})
     assert result.changes == provider_pb2.DiffResponse.DIFF_SOME and list(result.replaces) == ["connectUrl"]
+
+
+def test_the_database_steps_pass_check_and_diff_on_a_fresh_preview_without_calling_postgres(host, fresh_preview, connect):
+    port = connect.url.rsplit(":", 1)[1]
+    for name in DATABASE_STEPS:
+        # Unknown on a fresh stack: the capture step's DSN (the password is generated), its cluster
+        # id, and every input of the signal (the capture step's outputs).
+        props = fresh_preview[name]
+        assert props["dsn"] == rpc.UNKNOWN
+        checked = host.check(name, {}, props)
+        assert checked.failures == []
+        olds = {**props, "dsn": f"host=127.0.0.1 port={port} user=x password=y"}
+        assert host.diff(name, name, olds, props).changes == provider_pb2.DiffResponse.DIFF_SOME
+    assert fresh_preview["capture"]["sql"].startswith("-- The pipeline's own schema")
+    assert fresh_preview["snapshot-signal"]["tables"] == rpc.UNKNOWN
+    assert connect.connections == 0
+
+
+def test_the_capture_step_runs_again_only_when_its_sql_or_database_changes(host, later_up):
+    props = later_up["capture"]
+    outputs = {**props, "published": ["inventory.customers"], "snapshot": [], "revision": "0/1"}
+    assert host.diff("capture", "capture", outputs, props).changes == provider_pb2.DiffResponse.DIFF_NONE
+    for key, value in (("sql", props["sql"] + "\n-- changed"), ("clusterId", "another-cluster")):
+        changed = host.diff("capture", "capture", outputs, {**props, key: value})
+        assert changed.changes == provider_pb2.DiffResponse.DIFF_SOME and list(changed.replaces) == []
+
+
+def test_a_bad_capture_step_input_is_named_by_check(host, later_up):
+    checked = host.check("capture", {}, {**later_up["capture"], "sql": ""})
+    assert checked.failures == [("sql", "sql must be a non-empty string")]
+    checked = host.check("snapshot-signal", {}, {**later_up["snapshot-signal"], "tables": "inventory.orders"})
+    assert [prop for prop, _ in checked.failures] == ["tables"]

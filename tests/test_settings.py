@@ -147,7 +147,7 @@ def test_pulumi_yaml_declares_exactly_the_keys_and_defaults_of_the_model():
     for key, spec in declared.items():
         assert spec["description"], key
         field = StackConfig.model_fields[StackConfig.field_for(key)]
-        expected_type = {int: "integer", bool: "boolean"}.get(field.annotation, "string")
+        expected_type = {int: "integer", bool: "boolean", tuple[str, ...]: "array"}.get(field.annotation, "string")
         assert spec["type"] == expected_type, key
     defaults = {key: spec["default"] for key, spec in declared.items()}
     assert StackConfig.model_validate(defaults) == StackConfig()

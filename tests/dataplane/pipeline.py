@@ -17,7 +17,9 @@ from typing import Any
 
 import psycopg
 import requests
+from pulumi.runtime.proto import provider_pb2
 
+from components import postgres_config as pgconf
 from components.postgres_config import CDC_PASSWORD_KEY, CDC_ROLE
 from components.settings import Settings, parse_settings
 from connectors import configs, smoke
@@ -32,14 +34,17 @@ from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_
 from tests.providerhost import ProviderHost, connectors_of
 from tests.stackgraph import run_stack
 
+CAPTURE, SIGNAL = "capture", "snapshot-signal"  # the program's names of the database steps
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
-def stack_settings(brokers: int) -> Settings:
-    """The dev stack's settings; with one broker, that broker gets one broker's share of memory."""
-    if brokers == 3:
-        return parse_settings("data-ingestion", "dev", {})
-    return parse_settings("data-ingestion", "dev", {"kafkaBrokers": brokers, "kafkaMemory": "682Mi"})
+def stack_config(brokers: int, **keys: Any) -> dict[str, Any]:
+    """The dev stack's config keys; with one broker, that broker gets one broker's share of memory."""
+    return {**({} if brokers == 3 else {"kafkaBrokers": brokers, "kafkaMemory": "682Mi"}), **keys}
+
+
+def stack_settings(brokers: int, **keys: Any) -> Settings:
+    return parse_settings("data-ingestion", "dev", stack_config(brokers, **keys))
 
 
 def require_dataplane() -> None:
@@ -137,14 +142,48 @@ class Pipeline:
             declared["slotWatch"] = {**declared["slotWatch"], "dsn": self.pg.dsn(user=CDC_ROLE)}
         return declared
 
+    def capture_step(self, settings: Settings) -> dict[str, Any]:
+        """The capture step as the program registers it for `settings`, reaching this PostgreSQL."""
+        return {**self.registered[CAPTURE], "dsn": self.pg.dsn(), "sql": pgconf.capture_sql(settings),
+                "slot": settings.names.replication_slot}
+
+    def snapshot_signal(self) -> dict[str, Any]:
+        """The signal as the program registers it: fed by the capture step's outputs."""
+        step = self.state[CAPTURE]
+        return {**self.registered[SIGNAL], "dsn": self.pg.dsn(user=CDC_ROLE), "tables": step["snapshot"],
+                "revision": step["revision"]}
+
     def deploy_connectors(self) -> None:
-        """Both rendered connectors, created as `pulumi up` creates them (at once, through the SDK's
-        provider host): Check, then Create, which returns once they have stayed RUNNING."""
+        """The database steps and both rendered connectors, created as `pulumi up` creates them
+        (through the SDK's provider host, in the program's order; the connectors at once): Check,
+        then Create, which for a connector returns once it has stayed RUNNING."""
         wanted = {configs.SOURCE_NAME: self.source_config(), configs.SINK_NAME: self.sink_config()}
         with ProviderHost() as host, ThreadPoolExecutor(len(wanted)) as pool:
+            self.state = dict([host.up(CAPTURE, self.capture_step(self.settings))])
             created = [pool.submit(host.up, name, self.declared(name, config, like=name))
                        for name, config in wanted.items()]
-            self.connector_state = dict(future.result() for future in created)
+            self.state.update(future.result() for future in created)
+            self.state.update([host.up(SIGNAL, self.snapshot_signal())])
+
+    def update_stack(self, settings: Settings) -> list[str]:
+        """`pulumi up` after a config change (`pulumi config set --path 'capture[1]' ...`): in the
+        program's order, each resource is checked and diffed against its state, and updated where
+        it changed. Returns the names of those updated."""
+        updated = []
+        with ProviderHost() as host:
+            for name, declared in ((CAPTURE, lambda: self.capture_step(settings)),
+                                   (configs.SOURCE_NAME, lambda: self.declared(configs.SOURCE_NAME,
+                                                                               self.source_config(settings),
+                                                                               like=configs.SOURCE_NAME)),
+                                   (SIGNAL, self.snapshot_signal)):
+                olds = self.state[name]
+                checked = host.check(name, olds, declared())
+                assert checked.failures == [], checked.failures
+                if host.diff(name, name, olds, checked.inputs).changes == provider_pb2.DiffResponse.DIFF_SOME:
+                    self.state[name] = host.update(name, name, olds, checked.inputs)
+                    updated.append(name)
+        self.settings = settings
+        return updated
 
     # -- what reached S3 --------------------------------------------------------------------------
     def s3_objects(self) -> list[str]:

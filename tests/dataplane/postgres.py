@@ -11,10 +11,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from components import postgres_config as pgconf
 from components.settings import Settings
+from tests.dataplane.conftest import require
 from tests.net import free_port
 
 INSTALL_HINT = (
@@ -136,6 +139,23 @@ class PostgresServer:
         return subprocess.run(self._command("env", *[f"{k}={v}" for k, v in env.items()],
                                             os.path.join(self.config_dir, "10-init.sh")),
                               capture_output=True, text=True, check=True)
+
+    def run_capture(self, settings: Settings | None = None) -> dict:
+        """The capture step, as `pulumi up` runs it (connectors/capture_step.py), for `settings`."""
+        from connectors.capture_step import apply_capture
+
+        settings = settings or self.settings
+        return apply_capture(self.dsn(), pgconf.capture_sql(settings), settings.names.replication_slot)
+
+    @classmethod
+    @contextmanager
+    def initialized(cls, settings: Settings) -> Iterator[PostgresServer]:
+        """A server as after the stack's first `pulumi up`: initdb's init SQL, then the capture step."""
+        require(postgres_bin_dir() is not None, "PostgreSQL server", INSTALL_HINT)
+        with cls(settings) as pg:
+            pg.run_init()
+            pg.run_capture()
+            yield pg
 
     # -- clients ------------------------------------------------------------------------------
     def dsn(self, user: str = pgconf.SUPERUSER, password: str | None = None, database: str = pgconf.DATABASE) -> str:

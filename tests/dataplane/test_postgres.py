@@ -1,22 +1,19 @@
-"""The PostgreSQL tier's settings and init SQL, run on a real server."""
+"""The PostgreSQL tier's settings, init SQL and capture step, run on a real server."""
 
 import psycopg
 import pytest
 
 from components import postgres_config as pgconf
 from components.settings import parse_settings
-from tests.dataplane.conftest import require
 from tests.dataplane.pgoutput import inserts
-from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
+from tests.dataplane.postgres import PostgresServer
 
 SETTINGS = parse_settings("data-ingestion", "dev", {})
 
 
 @pytest.fixture(scope="module")
 def server():
-    require(postgres_bin_dir() is not None, "PostgreSQL server", INSTALL_HINT)
-    with PostgresServer(SETTINGS) as pg:
-        pg.run_init()
+    with PostgresServer.initialized(SETTINGS) as pg:
         yield pg
 
 
@@ -25,7 +22,7 @@ def connect(server, user=pgconf.SUPERUSER, **kwargs):
 
 
 def catalog_state(server):
-    """Everything init.sql creates, as the catalog sees it."""
+    """Everything init.sql and the capture step create, as the catalog sees it."""
     with connect(server) as conn:
         return {
             "roles": conn.execute(
@@ -39,6 +36,9 @@ def catalog_state(server):
                 (pgconf.PUBLICATION,)).fetchall(),
             "publications": conn.execute("SELECT count(*) FROM pg_publication").fetchone(),
             "heartbeat": conn.execute("SELECT id FROM cdc.heartbeat").fetchall(),
+            "demo rows": conn.execute("SELECT (SELECT count(*) FROM inventory.customers), "
+                                      "(SELECT count(*) FROM inventory.orders)").fetchall(),
+            "event triggers": conn.execute("SELECT evtname, evtevent, evtenabled FROM pg_event_trigger").fetchall(),
             "grants": conn.execute(
                 "SELECT table_schema, table_name, privilege_type FROM information_schema.role_table_grants "
                 "WHERE grantee = %s ORDER BY 1, 2, 3", (pgconf.CDC_ROLE,)).fetchall(),
@@ -104,12 +104,15 @@ def test_the_cdc_role_streams_a_change_to_orders_through_the_publication(server)
     assert '{"items": [1, 2], "channel": "web"}' in order.values  # jsonb, normalised by the server
 
 
-def test_running_the_init_sql_again_succeeds_and_changes_nothing(server):
+def test_running_the_init_sql_and_the_capture_step_again_succeeds_and_changes_nothing(server):
     before = catalog_state(server)
     assert before["roles"] == [(pgconf.CDC_ROLE, False, True, True, False, False)]
-    assert sorted(before["publication"]) == [("cdc", "heartbeat"), ("inventory", "customers"), ("inventory", "orders")]
+    assert sorted(before["publication"]) == [("cdc", "debezium_signal"), ("cdc", "heartbeat"), ("cdc", "marker"),
+                                             ("inventory", "customers"), ("inventory", "orders")]
+    assert min(before["demo rows"][0]) >= 3  # seeded once; rows the tests added stay, nothing is re-seeded
     server.run_init()
-    server.run_init()
+    server.run_capture()
+    server.run_capture()
     assert catalog_state(server) == before
 
 
@@ -118,6 +121,7 @@ def test_the_init_survives_a_restart_with_the_existing_data(server):
     server.wait_ready()
     before = catalog_state(server)
     server.run_init()
+    server.run_capture()
     assert catalog_state(server) == before
     with connect(server, pgconf.CDC_ROLE) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -1,0 +1,202 @@
+"""The database side of `capture` as Pulumi resources, run by `pulumi up` whenever it changes.
+
+`CaptureStep` runs the capture SQL (components/postgres_config.capture_sql) as the superuser, before
+the source connector is created or updated: the publication, the CDC role's grants, full
+before-images, the event trigger for tables created later. It reports which tables it newly
+published while the source was already streaming (its replication slot exists): those tables' rows
+predate the stream. `SnapshotSignal` runs after the source's update and asks it, through Debezium's
+signal table, for an incremental snapshot of exactly those tables; nothing else is snapshotted again.
+
+The image's init SQL runs only on an empty data directory, so this is what keeps a running database
+in line with the stack. Like the connector provider: pickled by reference (keep this module
+importable), several threads at once, secrets in plain text (never logged).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+import pulumi
+from psycopg.sql import SQL, Identifier
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+from components import postgres_config as pgconf
+
+from .configs import execute_snapshot_signal
+from .provider import is_unknown
+
+CONNECT_SECONDS = 60  # a NodePort just created may take a moment to answer
+WHERE = "PostgreSQL tier, capture step"
+
+
+class CaptureError(Exception):
+    """The capture step could not bring the database in line; the message says what to do."""
+
+
+def _connect(dsn: str, what: str) -> psycopg.Connection:
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while True:
+        try:
+            return psycopg.connect(dsn, connect_timeout=5)
+        except psycopg.OperationalError as error:
+            if time.monotonic() > deadline:
+                reason = str(error).strip().splitlines()[-1] if str(error).strip() else error.__class__.__name__
+                raise CaptureError(
+                    f"{WHERE}: cannot reach PostgreSQL to {what}: {reason}. Is the postgres pod ready "
+                    "(`kubectl -n <namespace> get pods -l app.kubernetes.io/name=postgres`)? With cluster=existing, "
+                    "its NodePort must be reachable from this machine."
+                ) from None
+            time.sleep(2)
+
+
+def published_tables(conn: psycopg.Connection) -> set[str]:
+    """The user's tables in the publication (not the pipeline's own), as `schema.table`."""
+    rows = conn.execute(
+        "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s AND schemaname <> %s",
+        (pgconf.PUBLICATION, pgconf.INTERNAL_SCHEMA),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _needs_snapshot(conn: psycopg.Connection, table: str) -> tuple[bool, bool]:
+    """(holds rows, has a primary key) of a table."""
+    schema, name = table.split(".", 1)
+    holds = conn.execute(SQL("SELECT EXISTS (SELECT FROM {})").format(Identifier(schema, name))).fetchone()[0]
+    keyed = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE i.indisprimary AND n.nspname = %s AND c.relname = %s)", (schema, name)
+    ).fetchone()[0]
+    return holds, keyed
+
+
+def apply_capture(dsn: str, sql: str, slot: str) -> dict[str, Any]:
+    """Run the capture SQL in one transaction; which tables are published now, and which of them
+    need a snapshot (newly published, holding rows, while the source already streams)."""
+    with _connect(dsn, "apply `capture`") as conn:
+        before = published_tables(conn)
+        streaming = conn.execute("SELECT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = %s)",
+                                 (slot,)).fetchone()[0]
+        try:
+            conn.execute(sql)
+        except psycopg.Error as error:
+            raise CaptureError(f"{WHERE}: the capture SQL failed: {str(error).strip()}") from None
+        after = published_tables(conn)
+        snapshot, unkeyed = [], []
+        # Without the slot the source has not streamed yet: its first snapshot takes every table.
+        for table in sorted(after - before) if streaming else []:
+            holds, keyed = _needs_snapshot(conn, table)
+            if holds and not keyed:
+                unkeyed.append(table)
+            elif holds:
+                snapshot.append(table)
+        if unkeyed:
+            conn.rollback()
+            raise CaptureError(
+                f"{WHERE}: {', '.join(unkeyed)} holds rows but has no primary key, so the source cannot snapshot "
+                "its existing rows incrementally (Debezium reads them in key order) and they would be missing from "
+                "the archive. Give it a primary key (ALTER TABLE ... ADD PRIMARY KEY ...) and run `pulumi up` "
+                "again; nothing was changed."
+            )
+        [(position,)] = conn.execute("SELECT pg_current_wal_lsn()::text").fetchall()
+    return {"published": sorted(after), "snapshot": snapshot, "revision": f"{position}/{uuid.uuid4().hex[:8]}"}
+
+
+def _failures(news: Mapping[str, Any], texts: tuple[str, ...]) -> list[CheckFailure]:
+    return [CheckFailure(key, f"{key} must be a non-empty string")
+            for key in texts if not is_unknown(news.get(key)) and not (isinstance(news.get(key), str) and news[key])]
+
+
+class CaptureStepProvider(ResourceProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, _failures(news, ("dsn", "sql", "slot")))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Never calls PostgreSQL: runs in every preview. Any change, a new cluster's database
+        included, runs the step again."""
+        changed = [key for key in ("dsn", "sql", "slot", "clusterId")
+                   if is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult("capture", {**props, **apply_capture(props["dsn"], props["sql"], props["slot"])})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult({**news, **apply_capture(news["dsn"], news["sql"], news["slot"])})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """`pulumi refresh` shows what the publication holds now."""
+        with _connect(props["dsn"], "read the publication") as conn:
+            published = sorted(published_tables(conn))
+        return ReadResult(id_, {**props, "published": published})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        """The publication goes with the database; a kept database keeps capturing until its slot is gone."""
+
+
+class SnapshotSignalProvider(ResourceProvider):
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = _failures(news, ("dsn",))
+        tables = news.get("tables")
+        if not is_unknown(tables) and not (isinstance(tables, list) and all(isinstance(t, str) for t in tables)):
+            failures.append(CheckFailure("tables", "tables must be a list of schema.table names"))
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [key for key in ("dsn", "tables", "revision")
+                   if is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
+        return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult("snapshot-signal", {**props, "signal": self._signal(props)})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult({**news, "signal": self._signal(news)})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, props)  # a signal is an event: what was sent stays sent
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        pass
+
+    @staticmethod
+    def _signal(props: Mapping[str, Any]) -> str:
+        tables = list(props.get("tables") or [])
+        if not tables:
+            return ""
+        signal_id, kind, data = execute_snapshot_signal(tables)
+        with _connect(props["dsn"], "ask the source for a snapshot") as conn:
+            conn.execute(f"INSERT INTO {pgconf.SIGNAL_TABLE} (id, type, data) VALUES (%s, %s, %s)",
+                         (signal_id, kind, data))
+        pulumi.log.info(f"asked the source for an incremental snapshot of {', '.join(tables)} ({signal_id})")
+        return signal_id
+
+
+class CaptureStep(pulumi.dynamic.Resource):
+    """The capture SQL, applied whenever it changes; `snapshot` names the tables the source must read."""
+
+    published: pulumi.Output[list]
+    snapshot: pulumi.Output[list]
+    revision: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, dsn: pulumi.Input[str], sql: str, slot: str,
+                 cluster_id: pulumi.Input[str] = "", opts: pulumi.ResourceOptions | None = None):
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["dsn"]))
+        super().__init__(CaptureStepProvider(), resource_name,
+                         {"dsn": dsn, "sql": sql, "slot": slot, "clusterId": cluster_id,
+                          "published": None, "snapshot": None, "revision": None}, opts)
+
+
+class SnapshotSignal(pulumi.dynamic.Resource):
+    """An incremental-snapshot signal for `tables`, sent once per capture change that adds them."""
+
+    signal: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, dsn: pulumi.Input[str], tables: pulumi.Input[list],
+                 revision: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["dsn"]))
+        super().__init__(SnapshotSignalProvider(), resource_name,
+                         {"dsn": dsn, "tables": tables, "revision": revision, "signal": None}, opts)
