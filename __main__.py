@@ -46,6 +46,8 @@ pulumi.export(
 pulumi.export("kafka", {"inCluster": kafka.bootstrap_servers, "host": kafka.host_bootstrap_servers})
 pulumi.export("schemaRegistry", {"inCluster": schema_registry.url, "host": schema_registry.host_url})
 pulumi.export("connect", {"inCluster": connect.url, "host": connect.host_url})
+# Connect's REST API asks for these: `pulumi stack output --show-secrets connectCredentials`.
+pulumi.export("connectCredentials", {"user": connect.rest_user, "password": connect.rest_password})
 pulumi.export(
     "connectors",
     {

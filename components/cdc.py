@@ -36,6 +36,7 @@ class Connectors(pulumi.ComponentResource):
         super().__init__("data-ingestion:connectors:Connectors", name, None, opts)
         # The provider talks to Connect from where `pulumi up` runs: the laptop, through the NodePort.
         url = connect.host_url
+        auth = connect.rest_password.apply(lambda password: {"username": connect.rest_user, "password": password})
         # A new cluster has an empty Connect: its connectors must be created anew, not assumed.
         cluster_id = cluster.command.id if cluster.command is not None else cluster.cluster_name
         database = configs.Database(host=postgres.host, port=postgres.port)
@@ -58,6 +59,7 @@ class Connectors(pulumi.ComponentResource):
             config=configs.debezium_source(settings, database),
             cluster_id=cluster_id,
             slot_watch=slot_watch,
+            connect_auth=auth,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.deployment, self.capture]),
         )
         # Once the source runs with its new include list: the rows of tables just added to `capture`.
@@ -74,6 +76,7 @@ class Connectors(pulumi.ComponentResource):
             connector_name=configs.SINK_NAME,
             config=sink_config,
             cluster_id=cluster_id,
+            connect_auth=auth,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[connect.deployment, connect.s3_credentials, *archive.sink_grants]
             ),

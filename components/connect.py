@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as kubernetes
+import pulumi_random as random
 
 from . import connect_config as cconf
 from .archive import Archive
 from .k8s import (
     checksum,
     container_security_context,
-    http_probe,
+    exec_probe,
     jvm_heap_options,
     metadata_for,
     pod_ip_env,
     pod_security_context,
     resources,
     service_specs,
+    tcp_probe,
 )
 from .kafka import Kafka
 from .kafka_config import render_properties
@@ -41,6 +43,8 @@ INSTALLER_MEMORY = Memory.mebibytes(384)
 class Connect(pulumi.ComponentResource):
     url: str
     host_url: str
+    rest_user: str
+    rest_password: pulumi.Output[str]
 
     def __init__(
         self,
@@ -71,7 +75,21 @@ class Connect(pulumi.ComponentResource):
             },
             opts=in_namespace,
         )
-        worker = {"worker.properties": render_properties(cconf.worker_properties(settings))}
+        # The REST API's one user: the provider, `make verify` and you (`pulumi stack output
+        # --show-secrets connect`). A file in a Secret of its own, never an env value or ConfigMap.
+        rest_password = random.RandomPassword("connect-rest-password", length=32, special=False,
+                                              opts=pulumi.ResourceOptions(parent=self))
+        self.rest_credentials = kubernetes.core.v1.Secret(
+            "connect-rest-credentials",
+            metadata=metadata(cconf.REST_CREDENTIALS_SECRET),
+            type="Opaque",
+            string_data=rest_password.result.apply(cconf.rest_credentials),
+            opts=in_namespace,
+        )
+        worker = {
+            "worker.properties": render_properties(cconf.worker_properties(settings)),
+            cconf.JAAS_FILE: cconf.rest_jaas_config(),
+        }
         self.worker_config = kubernetes.core.v1.ConfigMap(
             "connect-worker-config", metadata=metadata("connect-worker"), data=worker, opts=in_namespace
         )
@@ -142,14 +160,17 @@ class Connect(pulumi.ComponentResource):
                                         "value": cconf.CONNECT_JVM_OPTIONS,
                                     },
                                     {"name": "LOG_DIR", "value": "/tmp/connect-logs"},
+                                    {"name": "KAFKA_OPTS", "value": cconf.rest_jvm_option(f"{WORKER_DIR}/{cconf.JAAS_FILE}")},
                                 ],
                                 "ports": [{"name": "rest", "containerPort": rest, "protocol": "TCP"}],
                                 "resources": resources(settings.config.connect_memory, "250m"),
                                 "securityContext": container_security_context(),
                                 # Scanning the plugins and joining the group takes a JVM a while.
-                                "startupProbe": http_probe("/", "rest", 5, 60),
-                                "readinessProbe": http_probe("/connectors", "rest", 10, 3),
-                                "livenessProbe": http_probe("/", "rest", 20, 6),
+                                # Every REST path asks for credentials: start and liveness are the
+                                # listening port, readiness an authenticated GET /connectors.
+                                "startupProbe": tcp_probe("rest", 5, 60),
+                                "readinessProbe": exec_probe(cconf.readiness_command(rest), 10, 3),
+                                "livenessProbe": tcp_probe("rest", 20, 6),
                                 "volumeMounts": [
                                     {"name": "plugins", "mountPath": cconf.PLUGIN_PATH, "readOnly": True},
                                     {"name": "worker", "mountPath": WORKER_DIR, "readOnly": True},
@@ -163,6 +184,7 @@ class Connect(pulumi.ComponentResource):
                                         "mountPath": f"{cconf.SECRETS_DIR}/{cconf.POSTGRES_CREDENTIALS}",
                                         "readOnly": True,
                                     },
+                                    {"name": "rest-credentials", "mountPath": cconf.REST_SECRETS_DIR, "readOnly": True},
                                     {"name": "tmp", "mountPath": "/tmp"},
                                 ],
                             }
@@ -184,6 +206,10 @@ class Connect(pulumi.ComponentResource):
                                     "defaultMode": 0o440,
                                 },
                             },
+                            {
+                                "name": "rest-credentials",
+                                "secret": {"secretName": cconf.REST_CREDENTIALS_SECRET, "defaultMode": 0o440},
+                            },
                             {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}},
                         ],
                     },
@@ -197,6 +223,7 @@ class Connect(pulumi.ComponentResource):
                     kafka.stateful_set,
                     schema_registry.deployment,
                     self.s3_credentials,
+                    self.rest_credentials,
                     postgres.secret,
                     self.worker_config,
                     self.plugin_config,
@@ -206,4 +233,7 @@ class Connect(pulumi.ComponentResource):
 
         self.url = f"http://{NAME}.{namespace}.svc:{rest}"
         self.host_url = f"http://localhost:{host_port.host_port}"
-        self.register_outputs({"url": self.url, "hostUrl": self.host_url})
+        self.rest_user = cconf.REST_USER
+        self.rest_password = pulumi.Output.secret(rest_password.result)
+        self.register_outputs({"url": self.url, "hostUrl": self.host_url, "restUser": self.rest_user,
+                               "restPassword": self.rest_password})

@@ -6,9 +6,12 @@ addresses, ports and paths it is given differ.
 
 from __future__ import annotations
 
+import base64
+
 from .k8s import jvm_heap, jvm_heap_options, jvm_options
+from .kafka_config import KAFKA_VERSION, bootstrap_servers, max_message_bytes
+from .plugins import CLIENT_OVERRIDE_POLICY
 from .postgres_config import CDC_PASSWORD_KEY
-from .kafka_config import KAFKA_VERSION, bootstrap_servers
 from .quantity import Memory
 from .settings import Settings
 from .topology import CONNECT, SCHEMA_REGISTRY
@@ -20,6 +23,18 @@ SCHEMA_REGISTRY_IMAGE = "confluentinc/cp-schema-registry:8.0.4"
 
 PLUGIN_PATH = "/opt/connect/plugins"
 SECRETS_DIR = "/run/secrets/connect"
+# The REST API's credentials: outside SECRETS_DIR, so that no config provider (and so no connector
+# config) can read them.
+REST_SECRETS_DIR = "/run/secrets/connect-rest"
+REST_CREDENTIALS_SECRET = "connect-rest-credentials"
+REST_CREDENTIALS_FILE = "credentials.properties"
+REST_AUTHORIZATION_FILE = "authorization"  # "Basic <base64>", for the readiness probe
+REST_USER = "operator"
+JAAS_FILE = "jaas.conf"
+# Kafka's own REST extension, shipped in the Kafka distribution's libs/ (so in the image, on the
+# worker's class path). Not installed into plugin.path: its JAAS login module is loaded through the
+# class path of the thread serving the request, where a plugin's jar is not.
+BASIC_AUTH_EXTENSION = "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
 # Sub-directories of SECRETS_DIR, one file per key of the mounted Secret.
 S3_CREDENTIALS = "s3"
 POSTGRES_CREDENTIALS = "postgres"
@@ -56,6 +71,78 @@ def secret_placeholder(file_name: str, secrets_dir: str = SECRETS_DIR, folder: s
     return f"${{directory:{secrets_dir}/{folder}:{file_name}}}"
 
 
+def rest_credentials(password: str) -> dict[str, str]:
+    """The REST Secret's files: the login module's user file, and the header the probe sends."""
+    token = base64.b64encode(f"{REST_USER}:{password}".encode()).decode()
+    return {REST_CREDENTIALS_FILE: f"{REST_USER}: {password}\n", REST_AUTHORIZATION_FILE: f"Basic {token}"}
+
+
+def rest_jaas_config(rest_secrets_dir: str = REST_SECRETS_DIR) -> str:
+    """The worker's JAAS file (not secret: it names the credentials file)."""
+    return (
+        "KafkaConnect {\n"
+        "  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n"
+        f'  file="{rest_secrets_dir}/{REST_CREDENTIALS_FILE}";\n'
+        "};\n"
+    )
+
+
+def readiness_command(rest_port: int, rest_secrets_dir: str = REST_SECRETS_DIR) -> list[str]:
+    """Ready once the worker lists its connectors (it has joined the group), asked with the stack's
+    credentials. The image has bash but no HTTP client, and a probe's own HTTP headers would put
+    the credentials into the pod spec: the header is read from the mounted Secret instead."""
+    script = (
+        f"exec 3<>/dev/tcp/127.0.0.1/{rest_port} && "
+        f"printf 'GET /connectors HTTP/1.0\\r\\nAuthorization: %s\\r\\n\\r\\n' "
+        f'"$(cat {rest_secrets_dir}/{REST_AUTHORIZATION_FILE})" >&3 && '
+        "head -n 1 <&3 | grep -q ' 200 '"
+    )
+    return ["bash", "-c", script]
+
+
+def rest_jvm_option(jaas_path: str) -> str:
+    return f"-Djava.security.auth.login.config={jaas_path}"
+
+
+def source_producer(settings: Settings) -> dict[str, str]:
+    """What the source tunes in its producer: durable, batching and compressing writes."""
+    return {
+        "acks": "all",
+        "enable.idempotence": "true",
+        "linger.ms": "20",
+        "batch.size": "524288",
+        "compression.type": "lz4",
+        "max.in.flight.requests.per.connection": "5",
+        # One limit, maxRecordBytes, end to end. The change topics set no max.message.bytes of their
+        # own: they follow the brokers' message.max.bytes, so raising it covers topics that exist.
+        "max.request.size": str(settings.config.max_record_bytes.bytes),
+    }
+
+
+def sink_consumer(settings: Settings) -> dict[str, str]:
+    """What the sink tunes in its consumer: large fetches, and new topics seen within 15 s."""
+    return {
+        "max.poll.records": "5000",
+        "fetch.min.bytes": "65536",
+        "fetch.max.wait.ms": "200",
+        "max.partition.fetch.bytes": str(max(4 * 1024 * 1024, max_message_bytes(settings))),
+        "auto.offset.reset": "earliest",
+        # A table created later in a captured schema: its topic is taken at the next metadata refresh.
+        "metadata.max.age.ms": "15000",
+    }
+
+
+def client_overrides(client: str, settings_of_client: dict[str, str]) -> dict[str, str]:
+    """Client settings as a connector config carries them: `producer.override.<key>`."""
+    return {f"{client}.override.{key}": value for key, value in settings_of_client.items()}
+
+
+def allowed_client_overrides(settings: Settings) -> list[str]:
+    """Every key the shipped connectors override, and nothing else."""
+    return sorted([*client_overrides("producer", source_producer(settings)),
+                   *client_overrides("consumer", sink_consumer(settings))])
+
+
 def worker_properties(
     settings: Settings,
     bootstrap: str | None = None,
@@ -89,17 +176,21 @@ def worker_properties(
         "rest.advertised.host.name": advertised_host,
         "rest.advertised.port": str(rest_port),
         "rest.advertised.listener": "http",
+        # The REST API answers only with the stack's credentials (Kafka's basic-auth extension; the
+        # JAAS file comes with the JVM options). Workers' task-config calls to each other are signed.
+        "rest.extension.classes": BASIC_AUTH_EXTENSION,
         # Secrets reach connector configs only as ${directory:...} placeholders, resolved from the
-        # mounted Secret; each provider may read only the secrets directory or the pod's own IP.
-        "config.providers": "directory,file,env",
+        # mounted Secrets: the directory provider reads the CDC password's and the AWS key's folders
+        # and nothing else (not the REST credentials); the env provider only the pod's own IP.
+        "config.providers": "directory,env",
         "config.providers.directory.class": "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
-        "config.providers.directory.param.allowed.paths": secrets_dir,
-        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
-        "config.providers.file.param.allowed.paths": secrets_dir,
+        "config.providers.directory.param.allowed.paths": f"{secrets_dir}/{POSTGRES_CREDENTIALS},{secrets_dir}/{S3_CREDENTIALS}",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
         "config.providers.env.param.allowlist.pattern": "^POD_IP$",
-        # Connectors tune their own producers and consumers (batching, compression, fetch sizes).
-        "connector.client.config.override.policy": "All",
+        # A connector may tune exactly the client settings the shipped connectors tune (batching,
+        # compression, fetch sizes); it may not point its clients elsewhere or change their security.
+        "connector.client.config.override.policy": CLIENT_OVERRIDE_POLICY.class_name,
+        "client.config.override.allowlist": ",".join(allowed_client_overrides(settings)),
         "producer.acks": "all",
         "producer.enable.idempotence": "true",
         "topic.creation.enable": "true",

@@ -52,13 +52,12 @@ def checksum(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _probe(action: dict[str, Any], period: int, failures: int, timeout: int) -> dict[str, Any]:
+    return {**action, "periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": timeout}
+
+
 def exec_probe(command: list[str], period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
-    return {
-        "exec": {"command": command},
-        "periodSeconds": period,
-        "failureThreshold": failures,
-        "timeoutSeconds": timeout,
-    }
+    return _probe({"exec": {"command": command}}, period, failures, timeout)
 
 
 def jvm_heap(limit: Memory, fraction: float) -> Memory:
@@ -98,12 +97,11 @@ def metadata_for(namespace: str, workload: Workload) -> Callable[[str], dict[str
 
 
 def http_probe(path: str, port: str, period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": port},
-        "periodSeconds": period,
-        "failureThreshold": failures,
-        "timeoutSeconds": timeout,
-    }
+    return _probe({"httpGet": {"path": path, "port": port}}, period, failures, timeout)
+
+
+def tcp_probe(port: str, period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
+    return _probe({"tcpSocket": {"port": port}}, period, failures, timeout)
 
 
 def pod_ip_env() -> dict[str, Any]:

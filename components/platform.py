@@ -26,19 +26,31 @@ class Flow:
     protocols: tuple[str, ...] = field(default=("TCP",))
 
 
-def flows() -> list[Flow]:
+def flows(cluster: str = "kind") -> list[Flow]:
+    """The arrows of the diagram; `cluster` is the stack's `cluster` setting."""
     internal = KAFKA.ports["internal"]
-    return [
+    inside = [
         Flow("connect-to-postgres", (POSTGRES.ports["postgres"],), POSTGRES, CONNECT),
         Flow("connect-to-kafka", (internal,), KAFKA, CONNECT),
         Flow("schema-registry-to-kafka", (internal,), KAFKA, SCHEMA_REGISTRY),
         Flow("kafka-to-kafka", (internal, KAFKA.ports["controller"]), KAFKA, KAFKA),
         Flow("connect-to-schema-registry", (SCHEMA_REGISTRY.ports["http"],), SCHEMA_REGISTRY, CONNECT),
-        # Distributed workers forward REST calls to the leader.
+        # Distributed workers forward REST calls to the leader (with the caller's credentials).
         Flow("connect-to-connect", (CONNECT.ports["rest"],), CONNECT, CONNECT),
         # The sink writes to S3 and the plugin installer downloads from Maven Central.
         Flow("connect-to-internet", (443,), None, CONNECT),
-        # What the laptop reaches through Kind's port mappings and the NodePort Services.
+    ]
+    if cluster != "kind":
+        # On an existing, possibly shared cluster the laptop arrives through `kubectl port-forward`,
+        # which enters the pod on its loopback, where no NetworkPolicy applies. So no host-to-*
+        # rule: the NodePorts answer nobody, and no pod of another namespace reaches the tiers.
+        return inside
+    # On the stack's own Kind cluster, the laptop arrives through Kind's port mappings and the
+    # NodePort Services. Kubernetes does not fix the source address of node-to-pod traffic (kube-proxy
+    # masquerades it to an address of the node, which on Kind may be the node's pod-network gateway),
+    # so no narrower peer set can name the laptop: these rules have no `from`. The cluster holds
+    # only this stack's pods and Kind's own; Connect's REST API asks for credentials all the same.
+    return inside + [
         Flow("host-to-postgres", (POSTGRES.ports["postgres"],), POSTGRES),
         Flow("host-to-kafka", (KAFKA.ports["external"],), KAFKA),
         Flow("host-to-schema-registry", (SCHEMA_REGISTRY.ports["http"],), SCHEMA_REGISTRY),
@@ -50,7 +62,7 @@ def _ports(flow: Flow) -> list[dict[str, Any]]:
     return [{"port": port, "protocol": protocol} for port in flow.ports for protocol in flow.protocols]
 
 
-def network_policy_specs() -> dict[str, dict[str, Any]]:
+def network_policy_specs(cluster: str = "kind") -> dict[str, dict[str, Any]]:
     """Default deny, DNS for everyone, then per flow an ingress rule on the server and an egress rule on the client."""
     specs: dict[str, dict[str, Any]] = {
         "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
@@ -70,7 +82,7 @@ def network_policy_specs() -> dict[str, dict[str, Any]]:
             ],
         },
     }
-    for flow in flows():
+    for flow in flows(cluster):
         if flow.destination is not None:
             peers = [{"podSelector": {"matchLabels": flow.source.selector}}] if flow.source else []
             rule: dict[str, Any] = {"ports": _ports(flow)}
@@ -170,7 +182,7 @@ class Platform(pulumi.ComponentResource):
                 spec=spec,
                 opts=in_namespace,
             )
-            for policy_name, spec in network_policy_specs().items()
+            for policy_name, spec in network_policy_specs(settings.config.cluster).items()
         }
         self.register_outputs(
             {

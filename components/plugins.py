@@ -51,6 +51,25 @@ class Plugin:
     services: tuple[tuple[str, str], ...] = field(default=())
 
 
+# What the project's own plugins compile against: Connect provides these jars at run time.
+CONNECT_API = (
+    Artifact("org.apache.kafka", "connect-api", KAFKA_VERSION,
+             "5ce6158d453d2d84ab3509260fff872c67fb532a51519da6acafc6835bc48cfe"),
+    Artifact("org.apache.kafka", "connect-json", KAFKA_VERSION,
+             "ebd6d4900eb6835f30c6ce74b5f6d4a4fdc19e0a4a1de8da2f4463ea3ef20e41"),
+    Artifact("org.apache.kafka", "kafka-clients", KAFKA_VERSION,
+             "52501b7b47510c66f898871adaf6d2968ab7246561d44ced43643a8a587f0b36"),
+    Artifact("org.slf4j", "slf4j-api", "1.7.36",
+             "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0"),
+)
+
+
+def own_plugin(name: str, class_name: str, source: str, interface: str) -> Plugin:
+    """A plugin of ours: one source file in connect/<name>/, registered as an implementation of `interface`."""
+    return Plugin(name=name, version="1.0.0", class_name=class_name, compile_against=CONNECT_API,
+                  sources=(source,), services=((interface, class_name),))
+
+
 DEBEZIUM_VERSION = "3.7.0.Final"
 DEBEZIUM_POSTGRES = Plugin(
     name="debezium-connector-postgres",
@@ -71,32 +90,23 @@ S3_SINK = Plugin(
     name="s3-sink",
     version="1.1.0",
     class_name="dataingestion.connect.s3.S3SinkConnector",
-    compile_against=(
-        Artifact("org.apache.kafka", "connect-api", KAFKA_VERSION,
-                 "5ce6158d453d2d84ab3509260fff872c67fb532a51519da6acafc6835bc48cfe"),
-        Artifact("org.apache.kafka", "connect-json", KAFKA_VERSION,
-                 "ebd6d4900eb6835f30c6ce74b5f6d4a4fdc19e0a4a1de8da2f4463ea3ef20e41"),
-        Artifact("org.apache.kafka", "kafka-clients", KAFKA_VERSION,
-                 "52501b7b47510c66f898871adaf6d2968ab7246561d44ced43643a8a587f0b36"),
-        Artifact("org.slf4j", "slf4j-api", "1.7.36",
-                 "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0"),
-    ),
+    compile_against=CONNECT_API,
     sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java"),
     services=(("org.apache.kafka.connect.sink.SinkConnector", "dataingestion.connect.s3.S3SinkConnector"),),
 )
 
 # Stops the source at a change event larger than maxRecordBytes, naming its table and key: Kafka's
 # own refusal (RecordTooLargeException) names neither. No published transformation does this.
-RECORD_SIZE_LIMIT = Plugin(
-    name="record-size-limit",
-    version="1.0.0",
-    class_name="dataingestion.connect.limits.RecordSizeLimit",
-    compile_against=S3_SINK.compile_against,
-    sources=("RecordSizeLimit.java",),
-    services=(("org.apache.kafka.connect.transforms.Transformation", "dataingestion.connect.limits.RecordSizeLimit"),),
-)
+RECORD_SIZE_LIMIT = own_plugin("record-size-limit", "dataingestion.connect.limits.RecordSizeLimit",
+                               "RecordSizeLimit.java", "org.apache.kafka.connect.transforms.Transformation")
 
-PLUGINS = (DEBEZIUM_POSTGRES, S3_SINK, RECORD_SIZE_LIMIT)
+# Lets connectors override only the client settings the worker lists (Kafka ships only None,
+# Principal and All, and All lets a connector redirect its clients).
+CLIENT_OVERRIDE_POLICY = own_plugin("client-override-allowlist", "dataingestion.connect.policy.AllowlistOverridePolicy",
+                                    "AllowlistOverridePolicy.java",
+                                    "org.apache.kafka.connect.connector.policy.ConnectorClientConfigOverridePolicy")
+
+PLUGINS = (DEBEZIUM_POSTGRES, S3_SINK, RECORD_SIZE_LIMIT, CLIENT_OVERRIDE_POLICY)
 
 
 def _read(*path: str) -> str:

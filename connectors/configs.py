@@ -126,20 +126,12 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "max.batch.size": "8192",
         "max.queue.size": "65536",
         "poll.interval.ms": "50",
-        "producer.override.acks": "all",
-        "producer.override.enable.idempotence": "true",
-        "producer.override.linger.ms": "20",
-        "producer.override.batch.size": "524288",
-        "producer.override.compression.type": "lz4",
-        "producer.override.max.in.flight.requests.per.connection": "5",
+        **cconf.client_overrides("producer", cconf.source_producer(settings)),
         # One limit, maxRecordBytes, end to end: a larger change stops the task here with its table
         # and key named, before the producer, the topic or a broker refuses it.
         "transforms": "recordSizeLimit",
         "transforms.recordSizeLimit.type": RECORD_SIZE_LIMIT.class_name,
         "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
-        # The change topics set no max.message.bytes of their own: they follow the brokers'
-        # message.max.bytes, so raising maxRecordBytes raises it for topics that already exist.
-        "producer.override.max.request.size": str(limit),
     }
 
 
@@ -152,7 +144,6 @@ def s3_sink(
         # A table created later in a captured schema reaches the archive with no `pulumi up`: its
         # topic is picked up at the consumer's next metadata refresh.
         "topics.regex": CHANGE_TOPIC_PATTERN,
-        "consumer.override.metadata.max.age.ms": "15000",
         # Where the sink reads each topic's id, which names its objects: a new cluster's never
         # replace an old one's in a kept bucket.
         "kafka.bootstrap.servers": kafka_bootstrap or kconf.bootstrap_servers(settings),
@@ -166,11 +157,7 @@ def s3_sink(
         "file.rotate.interval.ms": "30000",
         # A record the sink cannot write stops the task instead of being skipped: nothing is lost silently.
         "errors.tolerance": "none",
-        "consumer.override.max.poll.records": "5000",
-        "consumer.override.fetch.min.bytes": "65536",
-        "consumer.override.fetch.max.wait.ms": "200",
-        "consumer.override.max.partition.fetch.bytes": str(max(4 * 1024 * 1024, kconf.max_message_bytes(settings))),
-        "consumer.override.auto.offset.reset": "earliest",
+        **cconf.client_overrides("consumer", cconf.sink_consumer(settings)),
     }
     if bucket.endpoint:
         config["s3.endpoint"] = bucket.endpoint

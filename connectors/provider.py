@@ -1,8 +1,9 @@
 """Kafka Connect connectors as Pulumi resources: a dynamic provider over Connect's REST API.
 
-Inputs: `connectUrl`, `connectorName`, `config` (a map of strings), `timeoutSeconds`, an optional
-`clusterId` that ties the connector to the cluster it lives in (a new cluster means a new connector),
-and for a source an optional `slotWatch` ({dsn, slot}, a secret) naming its replication slot.
+Inputs: `connectUrl`, `connectAuth` ({username, password}, a secret: Connect's REST API asks for
+them), `connectorName`, `config` (a map of strings), `timeoutSeconds`, an optional `clusterId` that
+ties the connector to the cluster it lives in (a new cluster means a new connector), and for a
+source an optional `slotWatch` ({dsn, slot}, a secret) naming its replication slot.
 Outputs: the inputs plus `state`, `tasks` ([{id, state, workerId}]), `type`, `restartedTasks`, and
 with `slotWatch` a `slot` summary (WAL held back, margin before invalidation), so that
 `pulumi refresh` shows a source falling behind.
@@ -61,6 +62,7 @@ class ConnectClient:
     url: str
     connector: str
     timeout: float = DEFAULT_TIMEOUT
+    auth: tuple[str, str] | None = None
 
     def where(self) -> str:
         return f"connector {self.connector!r} at Kafka Connect {self.url}"
@@ -70,11 +72,18 @@ class ConnectClient:
         delay = 0.5
         while True:
             try:
-                response = requests.request(method, self.url.rstrip("/") + path, json=body, timeout=30)
+                response = requests.request(method, self.url.rstrip("/") + path, json=body, timeout=30, auth=self.auth)
             except requests.ConnectionError as error:
                 problem = f"cannot reach it ({error.__class__.__name__})"
                 response = None
             else:
+                if response.status_code == 401:
+                    raise ConnectError(
+                        f"{self.where()}: the REST API refused the stack's credentials (401). They are the "
+                        "Secret connect-rest-credentials, mounted by the workers at start: a worker started "
+                        "before the last change of that Secret needs a restart "
+                        "(`kubectl -n <namespace> rollout restart deployment/connect`)."
+                    )
                 if response.status_code not in TRANSIENT_STATUS:
                     return response
                 problem = f"{method} {path} answered {response.status_code}: {_message(response)}"
@@ -189,7 +198,9 @@ def wait_until_running(
             if failures and now - started >= settle:
                 raise ConnectError(
                     f"{client.where()} FAILED: " + "; ".join(failures) + ". The full trace is in "
-                    f"`curl {client.url}/connectors/{client.connector}/status` and the worker's log."
+                    f"`curl -u {client.auth[0] if client.auth else 'operator'}:<password> {client.url}/connectors/"
+                    f"{client.connector}/status` (the password: "
+                    "`pulumi stack output --show-secrets connectCredentials`) and the worker's log."
                 )
             tasks = status.get("tasks", [])
             running = not failures and status["connector"]["state"] == "RUNNING" and tasks and all(
@@ -224,6 +235,12 @@ class KafkaConnectorProvider(ResourceProvider):
         config = news.get("config")
         if not is_unknown(config):
             failures += _config_failures(config)
+        auth = news.get("connectAuth")
+        if auth is not None and not is_unknown(auth) and not (
+            isinstance(auth, Mapping) and all(isinstance(auth.get(key), str) and auth.get(key)
+                                              for key in ("username", "password") if not is_unknown(auth.get(key)))
+        ):
+            failures.append(CheckFailure("connectAuth", "must be {username, password}, both non-empty"))
         timeout = news.get("timeoutSeconds", DEFAULT_TIMEOUT)
         if not is_unknown(timeout) and (not isinstance(timeout, (int, float)) or timeout <= 0):
             failures.append(CheckFailure("timeoutSeconds", f"{timeout!r} must be a positive number of seconds"))
@@ -241,8 +258,9 @@ class KafkaConnectorProvider(ResourceProvider):
         changed = list(replaces)
         if _config_changed(olds.get("config"), news.get("config")):
             changed.append("config")
-        if olds.get("timeoutSeconds") != news.get("timeoutSeconds"):
-            changed.append("timeoutSeconds")
+        for key in ("timeoutSeconds", "connectAuth"):
+            if is_unknown(news.get(key)) or olds.get(key) != news.get(key):
+                changed.append(key)
         return DiffResult(changes=bool(changed), replaces=replaces, stables=[], delete_before_replace=True)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -298,7 +316,9 @@ def _config_changed(old: Any, new: Any) -> bool:
 
 
 def _client(props: Mapping[str, Any]) -> ConnectClient:
-    return ConnectClient(props["connectUrl"], props["connectorName"], _timeout(props))
+    auth = props.get("connectAuth")
+    credentials = (auth["username"], auth["password"]) if isinstance(auth, Mapping) else None
+    return ConnectClient(props["connectUrl"], props["connectorName"], _timeout(props), credentials)
 
 
 def _timeout(props: Mapping[str, Any]) -> float:
@@ -327,6 +347,8 @@ def _outputs(props: Mapping[str, Any], status: Mapping[str, Any], restarted: lis
         "type": status.get("type", ""),
         "restartedTasks": restarted,
     }
+    if isinstance(props.get("connectAuth"), Mapping):
+        outputs["connectAuth"] = dict(props["connectAuth"])  # kept for refresh and delete; a secret
     watch = props.get("slotWatch")
     if isinstance(watch, Mapping) and watch.get("dsn") and watch.get("slot"):
         outputs["slotWatch"] = dict(watch)  # kept for refresh, which sees only the outputs; a secret
@@ -370,14 +392,17 @@ class KafkaConnector(pulumi.dynamic.Resource):
         cluster_id: pulumi.Input[str] = "",
         timeout_seconds: int = DEFAULT_TIMEOUT,
         slot_watch: pulumi.Input[Mapping[str, str]] | None = None,
+        connect_auth: pulumi.Input[Mapping[str, str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["slotWatch"]))
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["slotWatch", "connectAuth"]))
         super().__init__(
             KafkaConnectorProvider(),
             resource_name,
             {
                 "connectUrl": connect_url,
+                "connectAuth": connect_auth,
                 "connectorName": connector_name,
                 "config": config,
                 "clusterId": cluster_id,

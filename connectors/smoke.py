@@ -39,6 +39,11 @@ class Endpoints:
     prefix: str
     s3: Callable[[], Any]  # a boto3 S3 client factory with read access to the bucket
     replication_slot: str = ""  # the source's slot; empty: not checked
+    connect_auth: tuple[str, str] | None = None  # Connect's REST credentials
+
+    def connect_status_hint(self, name: str) -> str:
+        user = self.connect_auth[0] if self.connect_auth else "operator"
+        return f"`curl -u {user}:<password> {self.connect_url}/connectors/{name}/status`"
 
 
 @dataclass
@@ -94,7 +99,7 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
     if found is None:
         report.failed(
             f"Kafka: the marker is not in {MARKER_TOPIC} after {kafka_timeout:.0f}s; the source connector's "
-            f"status and the worker's log say why (`curl {endpoints.connect_url}/connectors/{SOURCE_NAME}/status`)"
+            f"status and the worker's log say why ({endpoints.connect_status_hint(SOURCE_NAME)})"
         )
         return report
     partition, offset = found
@@ -108,7 +113,7 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         report.failed(
             f"S3: the marker is not under s3://{endpoints.bucket}/{endpoints.prefix}/{MARKER_TOPIC}/ after "
             f"{s3_timeout:.0f}s; the sink writes an object every file.rotate.interval.ms — check "
-            f"`curl {endpoints.connect_url}/connectors/{SINK_NAME}/status`"
+            f"{endpoints.connect_status_hint(SINK_NAME)}"
         )
         return report
     report.passed(f"S3: in s3://{endpoints.bucket}/{key}, {time.monotonic() - committed_at:.1f}s after the commit")
@@ -147,9 +152,14 @@ def _connectors_running(endpoints: Endpoints, report: Report) -> bool:
     healthy = True
     for name in (SOURCE_NAME, SINK_NAME):
         try:
-            response = requests.get(f"{endpoints.connect_url}/connectors/{name}/status", timeout=10)
+            response = requests.get(f"{endpoints.connect_url}/connectors/{name}/status", timeout=10,
+                                    auth=endpoints.connect_auth)
         except requests.RequestException as error:
             report.failed(f"Kafka Connect at {endpoints.connect_url} does not answer: {error.__class__.__name__}")
+            return False
+        if response.status_code == 401:
+            report.failed(f"Kafka Connect at {endpoints.connect_url} refused the stack's credentials (401); "
+                          "`pulumi stack output --show-secrets connectCredentials` shows them")
             return False
         if response.status_code == 404:
             report.failed(f"connector {name} does not exist; `pulumi up` creates it")

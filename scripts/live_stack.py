@@ -1,6 +1,6 @@
-"""The endpoints of a live stack, for `make verify` and `make status`: from `pulumi stack output`,
-with the PostgreSQL password read from the stack's Secret (kubectl) and S3 read with your AWS
-credentials.
+"""The endpoints of a live stack, for `make verify` and `make status`: from `pulumi stack output`
+(Connect's REST credentials with --show-secrets), with the PostgreSQL password read from the stack's
+Secret (kubectl) and S3 read with your AWS credentials.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def run(*argv: str) -> str:
 
 def endpoints(stack: str) -> smoke.Endpoints:
     outputs = json.loads(run("pulumi", "stack", "output", "--json", "--stack", stack))
+    credentials = json.loads(run("pulumi", "stack", "output", "connectCredentials", "--show-secrets", "--json",
+                                 "--stack", stack))
     encoded = run(
         "kubectl", "--kubeconfig", outputs["kubeconfigPath"], "-n", outputs["namespace"], "get", "secret",
         pgconf.CREDENTIALS_SECRET, "-o", "jsonpath={.data.superuser-password}",
@@ -42,6 +44,7 @@ def endpoints(stack: str) -> smoke.Endpoints:
 
     return smoke.Endpoints(
         connect_url=outputs["connect"]["host"],
+        connect_auth=(credentials["user"], credentials["password"]),
         postgres_dsn=f"host={host} port={port} dbname={outputs['postgres']['database']} "
         f"user={pgconf.SUPERUSER} password={password}",
         kafka_bootstrap=outputs["kafka"]["host"],

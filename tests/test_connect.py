@@ -1,3 +1,4 @@
+import base64
 import json
 import re
 
@@ -8,7 +9,8 @@ from components.kafka_config import KAFKA_VERSION
 from components.plugins import MANIFEST, MAVEN_CENTRAL, PLUGINS, plugin_files
 from components.quantity import Memory
 from components.settings import SettingsError, parse_settings
-from tests.stackgraph import SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, plain, run_stack, walk
+from tests.stackgraph import (SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain,
+                              run_stack, walk)
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -75,10 +77,12 @@ def test_connect_internal_topics_are_replicated_three_times(graph):
 
 def test_connect_declares_config_providers_confined_to_the_secrets(graph):
     properties = worker(graph)
-    assert properties["config.providers"] == "directory,file,env"
+    assert properties["config.providers"] == "directory,env"
     assert properties["config.providers.directory.class"].endswith("DirectoryConfigProvider")
-    assert properties["config.providers.directory.param.allowed.paths"] == cconf.SECRETS_DIR
-    assert properties["config.providers.file.param.allowed.paths"] == cconf.SECRETS_DIR
+    # The CDC password's and the AWS key's folders; not the REST credentials beside them.
+    assert properties["config.providers.directory.param.allowed.paths"].split(",") == [
+        "/run/secrets/connect/postgres", "/run/secrets/connect/s3"]
+    assert not cconf.REST_SECRETS_DIR.startswith(cconf.SECRETS_DIR + "/")
     assert properties["config.providers.env.param.allowlist.pattern"] == "^POD_IP$"
     # The placeholder a connector config carries points inside what the provider may read.
     placeholder = cconf.secret_placeholder(cconf.SECRET_ACCESS_KEY_FILE)
@@ -89,8 +93,42 @@ def test_connect_uses_a_short_offset_flush_and_json(graph):
     properties = worker(graph)
     assert int(properties["offset.flush.interval.ms"]) <= 10_000
     assert properties["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
-    assert properties["connector.client.config.override.policy"] == "All"
     assert properties["producer.acks"] == "all"
+
+
+def test_connectors_may_override_only_what_the_shipped_connectors_tune(graph):
+    properties = worker(graph)
+    assert properties["connector.client.config.override.policy"] == "dataingestion.connect.policy.AllowlistOverridePolicy"
+    allowed = properties["client.config.override.allowlist"].split(",")
+    shipped = {key for name in ("postgres-source", "s3-sink")
+               for key in graph.one("pulumi-python:dynamic:Resource", name).inputs["config"]
+               if ".override." in key}
+    assert set(allowed) == shipped  # exactly: nothing the connectors do not use
+    assert not any(key.endswith(("bootstrap.servers", "security.protocol", "interceptor.classes"))
+                   or "sasl" in key for key in allowed)
+
+
+def test_the_rest_api_requires_the_stacks_credentials_kept_in_a_secret_of_its_own(graph):
+    properties = worker(graph)
+    assert properties["rest.extension.classes"] == \
+        "org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension"
+    [container] = pod(graph, "connect")["containers"]
+    assert env(container)["KAFKA_OPTS"] == "-Djava.security.auth.login.config=/etc/connect/worker/jaas.conf"
+    jaas = graph.one(CONFIG_MAP, "connect-worker-config").inputs["data"]["jaas.conf"]
+    assert 'file="/run/secrets/connect-rest/credentials.properties"' in jaas
+    secret = graph.one("kubernetes:core/v1:Secret", "connect-rest-credentials")
+    password = fake_password("connect-rest-password")
+    files = secret.inputs["stringData"]["value"] if "value" in secret.inputs["stringData"] else secret.inputs["stringData"]
+    assert files["credentials.properties"] == f"operator: {password}\n"
+    assert base64.b64decode(files["authorization"].removeprefix("Basic ")).decode() == f"operator:{password}"
+    assert password not in json.dumps(plain(secret.wire))
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["rest-credentials"]["mountPath"] == "/run/secrets/connect-rest"
+    # The probes: no credential in the spec; readiness reads the header from the mounted file.
+    assert container["startupProbe"]["tcpSocket"]["port"] == "rest"
+    assert container["livenessProbe"]["tcpSocket"]["port"] == "rest"
+    assert "/run/secrets/connect-rest/authorization" in container["readinessProbe"]["exec"]["command"][2]
+    assert password not in json.dumps(plain(graph.one("kubernetes:apps/v1:Deployment", "connect").wire))
 
 
 def test_connect_heap_is_explicit_and_below_its_limit(graph):
@@ -130,7 +168,8 @@ def test_every_plugin_is_pinned_with_a_checksum():
     manifest = plugin_files()[MANIFEST]
     entries = [line.split("\t") for line in manifest.splitlines() if not line.startswith("#")]
     names = {plugin.name for plugin in PLUGINS}
-    assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink", "record-size-limit"}
+    assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink", "record-size-limit",
+                                                        "client-override-allowlist"}
     downloads = [entry for entry in entries if entry[1] in ("archive", "classpath")]
     assert downloads
     for _, _, url, sha in downloads:

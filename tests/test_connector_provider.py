@@ -2,6 +2,8 @@
 
 import base64
 import pickle
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
@@ -268,3 +270,34 @@ def test_a_source_watching_its_slot_reports_an_unreachable_postgres_without_fail
     assert secret not in outs["slot"]["summary"]
     refreshed = provider.read("postgres-source", outs).outs
     assert refreshed["slot"]["ok"] is False and "slot" not in provider.create(props(connect, name="s3-sink")).outs
+
+
+def test_connect_credentials_are_checked_and_a_change_of_them_is_an_update_in_place():
+    good = {**props("http://localhost:8083"), "connectAuth": {"username": "operator", "password": "s3cret"}}
+    assert provider.check({}, good).failures == []
+    assert provider.check({}, {**good, "connectAuth": {"username": "operator", "password": Unknown()}}).failures == []
+    [failure] = provider.check({}, {**good, "connectAuth": {"username": "operator"}}).failures
+    assert failure.property == "connectAuth"
+    changed = provider.diff("postgres-source", good, {**good, "connectAuth": {"username": "operator", "password": "new"}})
+    assert changed.changes and changed.replaces == []
+
+
+def test_a_refused_credential_stops_at_once_saying_where_they_live(monkeypatch):
+    class Refusing(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(ConnectError) as raised:
+            provider.create({**props(url), "connectAuth": {"username": "operator", "password": "wrong"}})
+        assert "401" in str(raised.value) and "connect-rest-credentials" in str(raised.value)
+        assert "wrong" not in str(raised.value)
+    finally:
+        server.shutdown()

@@ -22,6 +22,9 @@ def peer_matches(peer, endpoint):
         return "ip" in endpoint and peer["ipBlock"]["cidr"] == "0.0.0.0/0"
     if "ip" in endpoint:
         return False
+    # A peer with only a podSelector names pods of the policy's own namespace.
+    if endpoint.get("namespace", "data-ingestion") != "data-ingestion":
+        return False
     return "namespaceSelector" not in peer and selects(peer.get("podSelector", {}), endpoint["labels"])
 
 
@@ -151,3 +154,27 @@ def test_a_second_namespace_on_a_shared_cluster_gets_its_own_storage_classes():
     names = {r.metadata["name"] for r in graph.of_type("kubernetes:storage.k8s.io/v1:StorageClass")}
     assert names == {"ingest-bob-database", "ingest-bob-streaming"}
     assert {r.metadata["namespace"] for r in graph.of_type(NETWORK_POLICY)} == {"ingest-bob"}
+
+
+OTHER_TEAM = {"labels": {"app": "their-app"}, "namespace": "team-b"}  # a pod of another namespace
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """A stack on an existing, shared cluster."""
+    return run_stack("dev", {"cluster": "existing"})
+
+
+@pytest.mark.parametrize(
+    "destination, port", [(POSTGRES, 5432), (KAFKA, 9094), (KAFKA, 9092), (SCHEMA_REGISTRY, 8081), (CONNECT, 8083)]
+)
+def test_on_a_shared_cluster_no_other_namespace_and_no_node_port_reaches_a_tier(shared, destination, port):
+    # The laptop uses `kubectl port-forward` there, which no NetworkPolicy sees.
+    assert not allowed(specs(shared), OTHER_TEAM, pod(destination), port)
+    assert not allowed(specs(shared), HOST, pod(destination), port)
+
+
+def test_on_a_shared_cluster_the_flows_of_the_diagram_still_hold(shared):
+    for source, destination, port in ((CONNECT, POSTGRES, 5432), (CONNECT, CONNECT, 8083),
+                                      (CONNECT, SCHEMA_REGISTRY, 8081), (SCHEMA_REGISTRY, KAFKA, 9092)):
+        assert allowed(specs(shared), pod(source), pod(destination), port)

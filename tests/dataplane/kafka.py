@@ -7,6 +7,7 @@ each pod. Everything listens on 127.0.0.1 ports chosen free, and stop() ends eve
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -54,7 +55,9 @@ def require_kafka_tools() -> None:
 
 def kafka_libs() -> Path:
     """The jars of Kafka KAFKA_VERSION (server, tools, Connect), resolved once into the cache."""
-    libs = CACHE / f"kafka-{kconf.KAFKA_VERSION}" / "libs"
+    # Keyed by the pom too: a jar added to it is resolved into a fresh directory.
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:8]
+    libs = CACHE / f"kafka-{kconf.KAFKA_VERSION}-{digest}" / "libs"
     done = libs / ".complete"
     if not done.exists():
         libs.mkdir(parents=True, exist_ok=True)
@@ -197,13 +200,23 @@ class ConnectWorker:
         )
         properties["listeners"] = properties["listeners"].replace("0.0.0.0", "127.0.0.1")
         self.properties = properties
+        # The REST API's credentials, as the pod mounts them: the Secret's files and the JAAS file.
+        self.auth = (cconf.REST_USER, "rest-secret-for-tests")
+        rest_dir = self.root / "rest"
+        rest_dir.mkdir()
+        for name, text in cconf.rest_credentials(self.auth[1]).items():
+            (rest_dir / name).write_text(text)
+        self.jaas_path = self.root / cconf.JAAS_FILE
+        self.jaas_path.write_text(cconf.rest_jaas_config(str(rest_dir)))
+        self.rest_dir = rest_dir
         self.properties_path = self.root / "worker.properties"
         self.properties_path.write_text(kconf.render_properties(properties))
         self.log = self.root / "connect.log"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> ConnectWorker:
-        jvm = f"{jvm_heap_options(cconf.connect_heap(self.settings))} {cconf.CONNECT_JVM_OPTIONS}"
+        jvm = (f"{jvm_heap_options(cconf.connect_heap(self.settings))} {cconf.CONNECT_JVM_OPTIONS} "
+               f"{cconf.rest_jvm_option(str(self.jaas_path))}")
         # The worker config keeps its ${env:POD_IP} placeholder: the env provider resolves it here too.
         env = {**os.environ, "POD_IP": "127.0.0.1"}
         self.process = subprocess.Popen(
@@ -215,7 +228,7 @@ class ConnectWorker:
         def ready():
             if self.process.poll() is not None:
                 raise RuntimeError(f"the worker exited with {self.process.returncode}")
-            requests.get(f"{self.url}/connectors", timeout=5).raise_for_status()
+            requests.get(f"{self.url}/connectors", timeout=5, auth=self.auth).raise_for_status()
             return True
 
         wait_for(ready, timeout, "Kafka Connect worker", self.log)

@@ -137,7 +137,8 @@ class Pipeline:
         """The properties the program registers for connector `like` (the pickled provider included),
         named `name`, with the harness's Connect and this config."""
         declared = {**self.registered[like], "connectorName": name, "connectUrl": self.connect.url, "config": config,
-                    "timeoutSeconds": 180}
+                    "timeoutSeconds": 180,
+                    "connectAuth": {"username": self.connect.auth[0], "password": self.connect.auth[1]}}
         if "slotWatch" in declared:  # the source reads its slot as the CDC role, as from the laptop
             declared["slotWatch"] = {**declared["slotWatch"], "dsn": self.pg.dsn(user=CDC_ROLE)}
         return declared
@@ -209,7 +210,7 @@ class Pipeline:
         return smoke.Endpoints(
             connect_url=self.connect.url, postgres_dsn=self.pg.dsn(), kafka_bootstrap=self.kafka.bootstrap,
             bucket=self.archive.bucket, prefix=self.archive.prefix, s3=self.s3_client,
-            replication_slot=self.settings.names.replication_slot,
+            replication_slot=self.settings.names.replication_slot, connect_auth=self.connect.auth,
         )
 
     def archive_coverage(self) -> list[Coverage]:
@@ -227,7 +228,7 @@ class Pipeline:
         restart the source, which then snapshots the captured tables again (snapshotMode when_needed)."""
         self.sql("SELECT pg_drop_replication_slot(%s)", self.settings.names.replication_slot)
         requests.post(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/restart?includeTasks=true",
-                      timeout=30).raise_for_status()
+                      timeout=30, auth=self.connect.auth).raise_for_status()
 
     def pids(self) -> dict[str, int]:
         found = dict(self.kafka.pids()) if self.kafka else {}

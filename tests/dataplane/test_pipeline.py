@@ -34,7 +34,7 @@ def test_each_connector_config_passes_connects_own_validation(pipeline):
     for name, config in ((configs.SOURCE_NAME, pipeline.source_config()), (configs.SINK_NAME, pipeline.sink_config())):
         response = requests.put(
             f"{pipeline.connect.url}/connector-plugins/{config['connector.class']}/config/validate",
-            json={**config, "name": name}, timeout=60,
+            json={**config, "name": name}, timeout=60, auth=pipeline.connect.auth,
         )
         assert response.status_code == 200, response.text
         result = response.json()
@@ -109,7 +109,7 @@ def archived_names(pipeline, prefix):
 
 def failed_source_task(pipeline):
     """The source's task 0 if it is FAILED, else None."""
-    status = requests.get(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10).json()
+    status = requests.get(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10, auth=pipeline.connect.auth).json()
     tasks = status.get("tasks") or []
     return tasks[0] if tasks and tasks[0]["state"] == "FAILED" else None
 
@@ -227,7 +227,7 @@ def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_skips_not
 
 
 def live_config(pipeline, name):
-    return requests.get(f"{pipeline.connect.url}/connectors/{name}/config", timeout=10).json()
+    return requests.get(f"{pipeline.connect.url}/connectors/{name}/config", timeout=10, auth=pipeline.connect.auth).json()
 
 
 def test_the_provider_host_manages_a_connector_on_the_real_worker(pipeline):
@@ -253,7 +253,8 @@ def test_the_provider_host_manages_a_connector_on_the_real_worker(pipeline):
 
         # A hand edit shows as drift on refresh, and the next update puts the declared config back.
         requests.put(f"{pipeline.connect.url}/connectors/probe-sink/config",
-                     json={**updated_props["config"], "file.compression": "none"}, timeout=30).raise_for_status()
+                     json={**updated_props["config"], "file.compression": "none"}, timeout=30,
+                     auth=pipeline.connect.auth).raise_for_status()
         _, refreshed = host.read("probe-sink", id_, updated, updated_props)
         assert refreshed["config"]["file.compression"] == "none"
         assert host.diff("probe-sink", id_, refreshed, updated_props).changes == provider_pb2.DiffResponse.DIFF_SOME
@@ -268,7 +269,7 @@ def test_the_provider_host_manages_a_connector_on_the_real_worker(pipeline):
         producer.flush(30)
 
         def task_in(state):
-            status = requests.get(f"{pipeline.connect.url}/connectors/probe-sink/status", timeout=10).json()
+            status = requests.get(f"{pipeline.connect.url}/connectors/probe-sink/status", timeout=10, auth=pipeline.connect.auth).json()
             return status["tasks"] and status["tasks"][0]["state"] == state
 
         wait_for(lambda: task_in("FAILED"), 60, "the probe task to fail", pipeline.connect.log)
@@ -282,7 +283,7 @@ def test_the_provider_host_manages_a_connector_on_the_real_worker(pipeline):
         assert task_in("RUNNING"), "the restarted task failed again"
 
         host.delete("probe-sink", id_, again)
-        assert requests.get(f"{pipeline.connect.url}/connectors/probe-sink", timeout=10).status_code == 404
+        assert requests.get(f"{pipeline.connect.url}/connectors/probe-sink", timeout=10, auth=pipeline.connect.auth).status_code == 404
         assert host.read("probe-sink", id_, again, updated_props)[0] == ""
 
 
@@ -306,7 +307,7 @@ def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_w
         name = configs.SINK_NAME
         outputs = pipeline.state[name]
         inputs = pipeline.declared(name, outputs["config"], like=name)
-        requests.delete(f"{pipeline.connect.url}/connectors/{name}", timeout=30).raise_for_status()
+        requests.delete(f"{pipeline.connect.url}/connectors/{name}", timeout=30, auth=pipeline.connect.auth).raise_for_status()
         assert host.read(name, name, outputs, inputs)[0] == ""
         id_, recreated = host.up(name, inputs)
         assert recreated["state"] == "RUNNING" and live_config(pipeline, name)["s3.bucket"] == pipeline.archive.bucket
