@@ -52,7 +52,10 @@ SCHEMAS_TOPIC = "_schemas"
 # Connect carries plugins, their class loaders and producer/consumer buffers: less heap than a broker.
 CONNECT_HEAP_FRACTION = 0.5
 SCHEMA_REGISTRY_HEAP_FRACTION = 0.5
-CONNECT_JVM_OPTIONS = jvm_options(128, 64, 64)
+# Connect turns every change over twice (source and sink) and allocates at that pace: with a 20 ms
+# pause goal G1 keeps the young generation so small that it collected many times a second and GC
+# took more CPU than any task (`make bench` profile). G1's own default goal lets it collect rarely.
+CONNECT_JVM_OPTIONS = jvm_options(128, 64, 64, pause_ms=200)
 SCHEMA_REGISTRY_JVM_OPTIONS = jvm_options(96, 48, 32)
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 

@@ -70,10 +70,10 @@ def jvm_heap_options(heap: Memory) -> str:
     return f"-Xms{heap.mib}m -Xmx{heap.mib}m"
 
 
-def jvm_options(metaspace_mib: int, code_cache_mib: int, direct_mib: int, *extra: str) -> str:
+def jvm_options(metaspace_mib: int, code_cache_mib: int, direct_mib: int, *extra: str, pause_ms: int = 20) -> str:
     """GC and the JVM's memory beside the heap, capped so that heap + the rest fit the limit."""
     return " ".join([
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", *extra, f"-XX:MaxMetaspaceSize={metaspace_mib}m",
+        "-XX:+UseG1GC", f"-XX:MaxGCPauseMillis={pause_ms}", *extra, f"-XX:MaxMetaspaceSize={metaspace_mib}m",
         f"-XX:ReservedCodeCacheSize={code_cache_mib}m", f"-XX:MaxDirectMemorySize={direct_mib}m",
         "-Djava.awt.headless=true",
     ])

@@ -61,6 +61,9 @@ CONNECT_API = (
              "52501b7b47510c66f898871adaf6d2968ab7246561d44ced43643a8a587f0b36"),
     Artifact("org.slf4j", "slf4j-api", "1.7.36",
              "d3ef575e3e4979678dc01bf1dcce51021493b4d11fb7f1be8ad982877c16a1c0"),
+    # The JSON parser Kafka 4.3.1's connect-json brings along.
+    Artifact("com.fasterxml.jackson.core", "jackson-core", "2.21.2",
+             "12e8655b100267b44d0f14d01b1f5082a5105e616174dc4307be1a761e92407b"),
 )
 
 
@@ -88,7 +91,7 @@ DEBEZIUM_POSTGRES = Plugin(
 # Maven Central, the one artifact source every machine of ours and every user's cluster can reach.
 S3_SINK = Plugin(
     name="s3-sink",
-    version="1.1.0",
+    version="1.2.0",
     class_name="dataingestion.connect.s3.S3SinkConnector",
     compile_against=CONNECT_API,
     sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java"),

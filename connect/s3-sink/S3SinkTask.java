@@ -1,5 +1,8 @@
 package dataingestion.connect.s3;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -19,6 +22,7 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.errors.ConnectException;
+import org.apache.kafka.connect.errors.DataException;
 import org.apache.kafka.connect.errors.RetriableException;
 import org.apache.kafka.connect.json.JsonConverter;
 import org.apache.kafka.connect.sink.SinkRecord;
@@ -51,6 +55,10 @@ public final class S3SinkTask extends SinkTask {
   private Admin admin;
   private long startedAt;
   private final JsonConverter json = new JsonConverter();
+  private static final byte[] VALUE_FIELD = ",\"value\":".getBytes(StandardCharsets.UTF_8);
+  private static final byte[] LINE_END = "}\n".getBytes(StandardCharsets.UTF_8);
+  private static final byte[] NULL = "null".getBytes(StandardCharsets.UTF_8);
+  private static final JsonFactory JSON_FACTORY = new JsonFactory();
   private final Map<TopicPartition, PartitionState> partitions = new HashMap<>();
   private final Map<String, String> topicIds = new HashMap<>();
   private long failingSince = -1; // when the current run of failed uploads began; -1: none
@@ -82,23 +90,25 @@ public final class S3SinkTask extends SinkTask {
       this.lastOffset = firstOffset - 1;
       this.openedAt = now;
       try {
-        this.out = config.gzip() ? new GZIPOutputStream(bytes, 64 * 1024) : bytes;
+        // Buffered: a record is several small writes, and the deflater works best on large ones.
+        this.out = new BufferedOutputStream(config.gzip() ? new GZIPOutputStream(bytes, 64 * 1024) : bytes, 64 * 1024);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
     }
 
     void append(SinkRecord record) {
-      StringBuilder line = new StringBuilder(256)
-          .append("{\"topic\":").append(quote(record.topic()))
-          .append(",\"partition\":").append(record.kafkaPartition())
-          .append(",\"offset\":").append(record.kafkaOffset())
-          .append(",\"timestamp\":").append(record.timestamp())
-          .append(",\"key\":").append(toJson(record.topic(), record.keySchema(), record.key()))
-          .append(",\"value\":").append(toJson(record.topic(), record.valueSchema(), record.value()))
-          .append("}\n");
       try {
-        out.write(line.toString().getBytes(StandardCharsets.UTF_8));
+        out.write(new StringBuilder(128)
+            .append("{\"topic\":").append(quote(record.topic()))
+            .append(",\"partition\":").append(record.kafkaPartition())
+            .append(",\"offset\":").append(record.kafkaOffset())
+            .append(",\"timestamp\":").append(record.timestamp())
+            .append(",\"key\":").toString().getBytes(StandardCharsets.UTF_8));
+        writeJson(out, record.topic(), record.keySchema(), record.key());
+        out.write(VALUE_FIELD);
+        writeJson(out, record.topic(), record.valueSchema(), record.value());
+        out.write(LINE_END);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
@@ -305,11 +315,38 @@ public final class S3SinkTask extends SinkTask {
     return new RetriableException(message, e);
   }
 
-  private String toJson(String topic, Schema schema, Object value) {
+  /**
+   * A key or value as JSON. Bytes (the ByteArrayConverter the stack configures for this sink) are the
+   * record's own JSON as the source's JsonConverter wrote it, written as they are: no parse and no
+   * second serialization. Anything else goes through JsonConverter.
+   */
+  private void writeJson(OutputStream out, String topic, Schema schema, Object value) throws IOException {
     if (value == null) {
-      return "null";
+      out.write(NULL);
+    } else if (value instanceof byte[] raw) {
+      requireJson(topic, raw);
+      out.write(raw);
+    } else {
+      out.write(json.fromConnectData(topic, schema, value));
     }
-    return new String(json.fromConnectData(topic, schema, value), StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Refuses bytes that are not exactly one JSON value, as JsonConverter would: the line they would
+   * make would not be JSON. Tokenizes without building anything.
+   */
+  private static void requireJson(String topic, byte[] raw) {
+    try (JsonParser parser = JSON_FACTORY.createParser(raw)) {
+      if (parser.nextToken() == null) {
+        throw new DataException("an empty record in " + topic + " is not JSON");
+      }
+      parser.skipChildren();
+      if (parser.nextToken() != null) {
+        throw new DataException("a record in " + topic + " holds more than one JSON value");
+      }
+    } catch (IOException e) {
+      throw new DataException("a record in " + topic + " is not JSON: " + e.getMessage(), e);
+    }
   }
 
   private static String quote(String text) {
