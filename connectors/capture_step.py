@@ -110,6 +110,11 @@ def _failures(news: Mapping[str, Any], texts: tuple[str, ...]) -> list[CheckFail
             for key in texts if not is_unknown(news.get(key)) and not (isinstance(news.get(key), str) and news[key])]
 
 
+def _changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """The inputs that differ, or may (unknown in a preview)."""
+    return [key for key in keys if is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
+
+
 class CaptureStepProvider(ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return CheckResult(news, _failures(news, ("dsn", "sql", "slot")))
@@ -117,8 +122,7 @@ class CaptureStepProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Never calls PostgreSQL: runs in every preview. Any change, a new cluster's database
         included, runs the step again."""
-        changed = [key for key in ("dsn", "sql", "slot", "clusterId")
-                   if is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
+        changed = _changed(olds, news, ("dsn", "sql", "slot", "clusterId"))
         return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -146,8 +150,7 @@ class SnapshotSignalProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [key for key in ("dsn", "tables", "revision")
-                   if is_unknown(news.get(key)) or olds.get(key) != news.get(key)]
+        changed = _changed(olds, news, ("dsn", "tables", "revision"))
         return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
