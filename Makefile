@@ -33,17 +33,17 @@ $(TOOLS)/actionlint:
 	else echo "Go not found: the workflow lint test will skip (install Go to run it)"; fi
 
 up: $(VENV)/.installed
-	@scripts/check-prereqs.sh up
+	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
 	pulumi up --stack $(STACK) $(PULUMI_ARGS)
 
 preview: $(VENV)/.installed
-	@scripts/check-prereqs.sh up
+	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
 	pulumi preview --stack $(STACK) --diff $(PULUMI_ARGS)
 
 destroy: $(VENV)/.installed
-	@scripts/check-prereqs.sh up
+	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh destroy $(STACK)
 	pulumi destroy --stack $(STACK) $(PULUMI_ARGS)
 
 # A live stack's smoke check: connectors RUNNING, a marker row followed from PostgreSQL to S3.

@@ -392,17 +392,27 @@ def _unknown_key_message(key: str, known: list[str]) -> str:
     return f"unknown key; {hint}Remove it with `pulumi config rm {key}`. Known keys: {', '.join(known)}"
 
 
-def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-
-    tiers = {
+def tier_memory(config: StackConfig) -> dict[str, Memory]:
+    return {
         "postgresMemory": config.postgres_memory,
         "kafkaMemory": config.kafka_memory,
         "schemaRegistryMemory": config.schema_registry_memory,
         "connectMemory": config.connect_memory,
     }
+
+
+def pods_memory(config: StackConfig) -> Memory:
+    """What the stack's pods hold (requests equal limits): every tier, each Connect worker."""
+    tiers = tier_memory(config)
+    return Memory(sum(memory.bytes for memory in tiers.values()) + (config.connect_workers - 1) * config.connect_memory.bytes)
+
+
+def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+
+    tiers = tier_memory(config)
     workers = config.connect_workers
-    total = Memory(sum(memory.bytes for memory in tiers.values()) + (workers - 1) * config.connect_memory.bytes)
+    total = pods_memory(config)
     if total > config.memory_budget:
         parts = " + ".join(
             f"{key} {memory}" + (f" × connectWorkers {workers}" if key == "connectMemory" and workers > 1 else "")

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Names every missing prerequisite at once, with what to do about it.
 #   check-prereqs.sh test   what `make test` needs
-#   check-prereqs.sh up     what `make up` needs
+#   check-prereqs.sh up [stack]       what `make up` needs, for this stack (Docker memory, AWS)
+#   check-prereqs.sh destroy [stack]  the same tools, and AWS credentials
 set -uo pipefail
 purpose=${1:-up}
+stack=${2:-dev}
 missing=()
+KIND_MINIMUM=0.33.0
+
+# Whether version $1 is at least $2 (dotted numbers).
+at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; }
 
 python=${PYTHON:-python3}
 if ! command -v "$python" >/dev/null; then
@@ -15,18 +21,25 @@ elif ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
   missing+=("Python's venv module: on Debian/Ubuntu 'apt-get install python3-venv'")
 fi
 
-if [ "$purpose" = up ]; then
+if [ "$purpose" = up ] || [ "$purpose" = destroy ]; then
   command -v docker >/dev/null || missing+=("Docker: install Docker Desktop or Docker Engine (https://docs.docker.com/get-docker/)")
   if command -v docker >/dev/null && ! docker info >/dev/null 2>&1; then
     missing+=("a running Docker engine: start Docker (docker info fails)")
   fi
-  command -v kind >/dev/null || missing+=("kind >= v0.33.0: https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
-  command -v pulumi >/dev/null || missing+=("the Pulumi CLI: https://www.pulumi.com/docs/install/")
-  if [ -z "${AWS_ACCESS_KEY_ID:-}${AWS_PROFILE:-}${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ] \
-     && [ ! -f "${AWS_SHARED_CREDENTIALS_FILE:-$HOME/.aws/credentials}" ] \
-     && [ ! -f "${AWS_CONFIG_FILE:-$HOME/.aws/config}" ]; then
-    missing+=("AWS credentials: run 'aws configure' (or 'aws sso login'), or export AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+  if ! command -v kind >/dev/null; then
+    missing+=("kind >= v$KIND_MINIMUM: https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
+  else
+    kind_version=$(kind version 2>/dev/null | grep -oE 'v[0-9]+\.[0-9]+\.[0-9]+' | head -1)
+    if ! at_least "${kind_version#v}" "$KIND_MINIMUM"; then
+      missing+=("kind >= v$KIND_MINIMUM (found ${kind_version:-an unknown version}; its node images are pinned for v$KIND_MINIMUM): https://kind.sigs.k8s.io/docs/user/quick-start/#installation")
+    fi
   fi
+  command -v kubectl >/dev/null || missing+=("kubectl (make verify, make status and the README's commands use it): https://kubernetes.io/docs/tasks/tools/")
+  command -v pulumi >/dev/null || missing+=("the Pulumi CLI: https://www.pulumi.com/docs/install/")
+  # Docker's memory for this stack, and AWS credentials that AWS accepts (STS GetCallerIdentity).
+  while IFS= read -r problem; do
+    [ -n "$problem" ] && missing+=("$problem")
+  done < <("${VENV_PY:-.venv/bin/python}" "$(dirname "$0")/stack_prereqs.py" --stack "$stack" --for "$purpose")
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
