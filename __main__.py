@@ -24,14 +24,15 @@ postgres = Postgres("postgres", settings, platform, storage, on_cluster)
 kafka = Kafka("kafka", settings, platform, storage, on_cluster)
 schema_registry = SchemaRegistry("schema-registry", settings, platform, kafka, on_cluster)
 archive = Archive("archive", settings)
-connect = Connect("connect", settings, platform, kafka, schema_registry, postgres, archive, on_cluster)
+connect = Connect("connect", settings, platform, kafka, schema_registry, postgres, archive, storage, on_cluster)
 connectors = Connectors("connectors", settings, cluster, postgres, connect, archive)
 
 pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfigPath", cluster.kubeconfig_path)
 pulumi.export("kubectl", kubectl_hint(cluster))
 pulumi.export("namespace", platform.namespace)
-pulumi.export("storageClasses", {"database": storage.database_class, "streaming": storage.streaming_class})
+pulumi.export("storageClasses", {"database": storage.database_class, "streaming": storage.streaming_class,
+                                  "cache": storage.cache_class})
 pulumi.export("hostPorts", {port.name: port.host_port for port in settings.host_ports})
 pulumi.export(
     "postgres",

@@ -60,7 +60,7 @@ class Connectors(pulumi.ComponentResource):
             cluster_id=cluster_id,
             slot_watch=slot_watch,
             connect_auth=auth,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.deployment, self.capture]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres.stateful_set, connect.stateful_set, self.capture]),
         )
         # Once the source runs with its new include list: the rows of tables just added to `capture`.
         self.snapshot_signal = SnapshotSignal(
@@ -78,7 +78,7 @@ class Connectors(pulumi.ComponentResource):
             cluster_id=cluster_id,
             connect_auth=auth,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[connect.deployment, connect.s3_credentials, *archive.sink_grants]
+                parent=self, depends_on=[connect.stateful_set, connect.s3_credentials, *archive.sink_grants]
             ),
         )
         self.register_outputs({"source": self.source.state, "sink": self.sink.state})

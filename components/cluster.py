@@ -11,10 +11,15 @@ import pulumi_kubernetes as kubernetes
 import yaml
 from pulumi_command import local
 
+from . import connect_config as cconf
+from . import kafka_config as kconf
+from . import postgres_config as pgconf
 from .settings import Settings
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 WORKERS = 2
+# Every image the stack's pods run (pinned tags), loaded into the Kind nodes before any workload.
+WORKLOAD_IMAGES = tuple(sorted({pgconf.IMAGE, kconf.IMAGE, cconf.IMAGE, cconf.INSTALLER_IMAGE, cconf.SCHEMA_REGISTRY_IMAGE}))
 
 
 def kind_config(settings: Settings) -> dict[str, Any]:
@@ -68,6 +73,33 @@ else
   printf '%s\n' "$KIND_CONFIG" > "$config"
   kind create cluster --name "$CLUSTER" --config "$config" --kubeconfig "$KUBECONFIG_PATH" --wait 300s >&2
 fi
+# Each image is pulled once into the laptop's Docker (skipped if there) and loaded into the nodes
+# (kind skips nodes that have it), all in parallel: pods then start from local images, and a
+# replaced cluster downloads nothing again.
+preload() {
+  local image=$1
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    echo "cluster tier: $image is in Docker already" >&2
+  else
+    echo "cluster tier: pulling $image" >&2
+    docker pull --quiet "$image" >&2 || {
+      echo "cluster tier: cannot pull $image. Check the network and Docker Hub's pull limit (docker login lifts it), then run pulumi up again" >&2
+      return 1
+    }
+  fi
+  kind load docker-image "$image" --name "$CLUSTER" >&2 || {
+    echo "cluster tier: cannot load $image into Kind cluster $CLUSTER: check free disk space in Docker (docker system df), then run pulumi up again" >&2
+    return 1
+  }
+}
+loading=()
+for image in $IMAGES; do
+  preload "$image" &
+  loading+=("$!")
+done
+failed=0
+for pid in "${loading[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || exit 1
 kind export kubeconfig --name "$CLUSTER" --kubeconfig "$KUBECONFIG_PATH" >&2
 kind get kubeconfig --name "$CLUSTER"
 """
@@ -106,6 +138,7 @@ class Cluster(pulumi.ComponentResource):
                     "EXPECTED_PORTS": " ".join(
                         f"{port.node_port}:{port.host_port}" for port in settings.host_ports
                     ),
+                    "IMAGES": " ".join(WORKLOAD_IMAGES),
                 },
                 # A Kind cluster's nodes and port mappings cannot change in place: a new config
                 # means a new cluster. The old one must go first, or create would adopt it.

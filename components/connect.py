@@ -1,4 +1,7 @@
-"""The Kafka Connect tier: distributed workers whose plugins are installed, verified, at pod start."""
+"""The Kafka Connect tier: distributed workers whose plugins are installed, verified, at pod start.
+
+The workers are a StatefulSet only for a volume each that keeps the plugin downloads across pod
+restarts; they have no identity or state of their own (the group's is in Kafka's topics)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from .k8s import (
     resources,
     service_specs,
     tcp_probe,
+    volume_claim,
 )
 from .kafka import Kafka
 from .kafka_config import render_properties
@@ -29,6 +33,7 @@ from .postgres import Postgres
 from .quantity import Memory
 from .schema_registry import SchemaRegistry
 from .settings import Settings
+from .storage import Storage
 from .topology import CONNECT
 
 UID = 1000  # the Kafka image's appuser; the JDK image runs as any user
@@ -38,6 +43,9 @@ PLUGIN_FILES_DIR = "/etc/connect/plugin-sources"
 # javac and the downloads fit well below the worker's own limit, so the init container does not
 # raise the pod's effective memory request above the budget.
 INSTALLER_MEMORY = Memory.mebibytes(384)
+# The verified downloads (Debezium's archive, the jars the own plugins compile against), kept.
+PLUGIN_CACHE = "/var/cache/connect-plugins"
+PLUGIN_CACHE_SIZE = Memory.mebibytes(256)
 
 
 class Connect(pulumi.ComponentResource):
@@ -55,6 +63,7 @@ class Connect(pulumi.ComponentResource):
         schema_registry: SchemaRegistry,
         postgres: Postgres,
         archive: Archive,
+        storage: Storage,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("data-ingestion:connect:Connect", name, None, opts)
@@ -105,14 +114,22 @@ class Connect(pulumi.ComponentResource):
         )
 
         rest = CONNECT.ports["rest"]
-        self.deployment = kubernetes.apps.v1.Deployment(
+        self.stateful_set = kubernetes.apps.v1.StatefulSet(
             NAME,
             metadata=metadata(NAME),
             spec={
                 "replicas": settings.config.connect_workers,
+                "serviceName": NAME,
                 "selector": {"matchLabels": CONNECT.selector},
-                # One worker down at a time and none extra: the budget counts connectWorkers workers.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+                # Workers start together; a rollout replaces one at a time and never adds one, so
+                # the budget's connectWorkers workers are never exceeded.
+                "podManagementPolicy": "Parallel",
+                "updateStrategy": {"type": "RollingUpdate"},
+                # A cache: its claims go with the workers they belong to.
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+                "volumeClaimTemplates": [
+                    volume_claim(CONNECT.labels, storage.cache_class, PLUGIN_CACHE_SIZE, name="plugin-cache")
+                ],
                 "template": {
                     "metadata": {
                         "labels": CONNECT.labels,
@@ -131,9 +148,10 @@ class Connect(pulumi.ComponentResource):
                                 "imagePullPolicy": "IfNotPresent",
                                 "command": [
                                     "java", f"{PLUGIN_FILES_DIR}/{INSTALLER}", f"{PLUGIN_FILES_DIR}/{MANIFEST}",
-                                    cconf.PLUGIN_PATH, "/tmp/plugin-cache",
+                                    cconf.PLUGIN_PATH, PLUGIN_CACHE,
                                 ],
                                 "env": [
+                                    {"name": "PLUGIN_REPOSITORY", "value": settings.config.plugin_repository},
                                     {"name": "HOME", "value": "/tmp"},
                                     {"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx192m -XX:TieredStopAtLevel=1"},
                                 ],
@@ -142,6 +160,7 @@ class Connect(pulumi.ComponentResource):
                                 "volumeMounts": [
                                     {"name": "plugins", "mountPath": cconf.PLUGIN_PATH},
                                     {"name": "plugin-sources", "mountPath": PLUGIN_FILES_DIR, "readOnly": True},
+                                    {"name": "plugin-cache", "mountPath": PLUGIN_CACHE},
                                     {"name": "tmp", "mountPath": "/tmp"},
                                 ],
                             }
@@ -217,6 +236,8 @@ class Connect(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # A first start downloads the plugins; on a slow link that outlasts the default 10 minutes.
+                custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
                 depends_on=[
                     platform.namespace_resource,
                     platform.service_accounts[NAME],

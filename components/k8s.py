@@ -79,10 +79,10 @@ def jvm_options(metaspace_mib: int, code_cache_mib: int, direct_mib: int, *extra
     ])
 
 
-def volume_claim(labels: dict[str, str], storage_class: str, size: Memory) -> dict[str, Any]:
-    """The `data` volume claim template of a StatefulSet."""
+def volume_claim(labels: dict[str, str], storage_class: str, size: Memory, name: str = "data") -> dict[str, Any]:
+    """A volume claim template of a StatefulSet (`data` unless named)."""
     return {
-        "metadata": {"name": "data", "labels": labels},
+        "metadata": {"name": name, "labels": labels},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "storageClassName": storage_class,

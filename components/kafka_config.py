@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .k8s import jvm_heap, jvm_options
 from .quantity import Memory
-from .settings import Settings
+from .settings import Settings, StackConfig
 from .topology import KAFKA, PROJECT
 
 KAFKA_VERSION = "4.3.1"  # brokers, Connect and the data-plane harness all run this one
@@ -22,6 +22,10 @@ HEADLESS_SERVICE = "kafka-headless"
 DATA_DIR = "/var/lib/kafka/data"
 # Kafka leans on the page cache, not its heap: half the container goes to the heap.
 HEAP_FRACTION = 0.5
+SEGMENT = Memory.mebibytes(256)
+# Retention frees closed segments only: a volume that cannot hold a few of them fills up before
+# the first one of a busy partition closes.
+MINIMUM_STORAGE = Memory.mebibytes(4 * SEGMENT.mib)
 JVM_OPTIONS = jvm_options(96, 48, 64, "-XX:InitiatingHeapOccupancyPercent=35")
 
 
@@ -120,13 +124,23 @@ def broker_properties(
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "1",
         "background.threads": "4",
-        "log.segment.bytes": str(256 * 1024 * 1024),
+        "log.segment.bytes": str(SEGMENT.bytes),
         "log.retention.hours": "168",
         "log.retention.check.interval.ms": "300000",
         "group.initial.rebalance.delay.ms": "0",
         "message.max.bytes": str(max_message_bytes(settings)),
         "replica.fetch.max.bytes": str(max_message_bytes(settings)),
     }
+
+
+def storage_problem(config: StackConfig) -> tuple[str, str] | None:
+    if config.kafka_storage >= MINIMUM_STORAGE:
+        return None
+    return (
+        "kafkaStorage",
+        f"{config.kafka_storage} is below the minimum {MINIMUM_STORAGE} per broker: Kafka writes its log in "
+        f"{SEGMENT.mib}Mi segments and frees only closed ones; raise kafkaStorage to {MINIMUM_STORAGE} or more",
+    )
 
 
 def render_properties(properties: dict[str, str]) -> str:

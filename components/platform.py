@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from .settings import KUBERNETES_VERSION, Settings
+from .settings import KUBERNETES_VERSION, MAVEN_CENTRAL, Settings
 from .topology import CONNECT, KAFKA, POSTGRES, PROJECT, SCHEMA_REGISTRY, WORKLOADS, Workload
 
 ANYWHERE = "0.0.0.0/0"
@@ -26,8 +27,13 @@ class Flow:
     protocols: tuple[str, ...] = field(default=("TCP",))
 
 
-def flows(cluster: str = "kind") -> list[Flow]:
-    """The arrows of the diagram; `cluster` is the stack's `cluster` setting."""
+def _port_of(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def flows(cluster: str = "kind", plugin_repository: str = MAVEN_CENTRAL) -> list[Flow]:
+    """The arrows of the diagram; `cluster` and `plugin_repository` are the stack's settings."""
     internal = KAFKA.ports["internal"]
     inside = [
         Flow("connect-to-postgres", (POSTGRES.ports["postgres"],), POSTGRES, CONNECT),
@@ -37,8 +43,8 @@ def flows(cluster: str = "kind") -> list[Flow]:
         Flow("connect-to-schema-registry", (SCHEMA_REGISTRY.ports["http"],), SCHEMA_REGISTRY, CONNECT),
         # Distributed workers forward REST calls to the leader (with the caller's credentials).
         Flow("connect-to-connect", (CONNECT.ports["rest"],), CONNECT, CONNECT),
-        # The sink writes to S3 and the plugin installer downloads from Maven Central.
-        Flow("connect-to-internet", (443,), None, CONNECT),
+        # The sink writes to S3 (443) and the plugin installer downloads from the plugin repository.
+        Flow("connect-to-internet", tuple(sorted({443, _port_of(plugin_repository)})), None, CONNECT),
     ]
     if cluster != "kind":
         # On an existing, possibly shared cluster the laptop arrives through `kubectl port-forward`,
@@ -62,7 +68,7 @@ def _ports(flow: Flow) -> list[dict[str, Any]]:
     return [{"port": port, "protocol": protocol} for port in flow.ports for protocol in flow.protocols]
 
 
-def network_policy_specs(cluster: str = "kind") -> dict[str, dict[str, Any]]:
+def network_policy_specs(cluster: str = "kind", plugin_repository: str = MAVEN_CENTRAL) -> dict[str, dict[str, Any]]:
     """Default deny, DNS for everyone, then per flow an ingress rule on the server and an egress rule on the client."""
     specs: dict[str, dict[str, Any]] = {
         "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
@@ -82,7 +88,7 @@ def network_policy_specs(cluster: str = "kind") -> dict[str, dict[str, Any]]:
             ],
         },
     }
-    for flow in flows(cluster):
+    for flow in flows(cluster, plugin_repository):
         if flow.destination is not None:
             peers = [{"podSelector": {"matchLabels": flow.source.selector}}] if flow.source else []
             rule: dict[str, Any] = {"ports": _ports(flow)}
@@ -182,7 +188,7 @@ class Platform(pulumi.ComponentResource):
                 spec=spec,
                 opts=in_namespace,
             )
-            for policy_name, spec in network_policy_specs(settings.config.cluster).items()
+            for policy_name, spec in network_policy_specs(settings.config.cluster, settings.config.plugin_repository).items()
         }
         self.register_outputs(
             {

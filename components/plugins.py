@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from .kafka_config import KAFKA_VERSION
 
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 CONNECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "connect")
 INSTALLER = "InstallPlugins.java"
 MANIFEST = "plugins.tsv"
@@ -34,8 +33,10 @@ class Artifact:
         return f"{self.artifact}-{self.version}{classifier}.{self.extension}"
 
     @property
-    def url(self) -> str:
-        return f"{MAVEN_CENTRAL}/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.file_name}"
+    def path(self) -> str:
+        """Where a Maven repository keeps it: the manifest names this, the pod's repository the rest."""
+        return f"{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.file_name}"
+
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,9 @@ def plugin_files() -> dict[str, str]:
     lines = ["# plugin\tkind\tlocation\tsha256 (or, for a service, the implementation)"]
     for plugin in PLUGINS:
         for archive in plugin.archives:
-            lines.append(f"{plugin.name}\tarchive\t{archive.url}\t{archive.sha256}")
+            lines.append(f"{plugin.name}\tarchive\t{archive.path}\t{archive.sha256}")
         for jar in plugin.compile_against:
-            lines.append(f"{plugin.name}\tclasspath\t{jar.url}\t{jar.sha256}")
+            lines.append(f"{plugin.name}\tclasspath\t{jar.path}\t{jar.sha256}")
         for source in plugin.sources:
             text = _read(plugin.name, source)
             files[source] = text

@@ -69,6 +69,22 @@ def memory_problem(config: StackConfig) -> tuple[str, str] | None:
     )
 
 
+# WAL kept for recycling; max_wal_size (a quarter of the volume) must not fall below it.
+MIN_WAL_SIZE = Memory.mebibytes(80)
+MINIMUM_STORAGE = Memory.mebibytes(4 * MIN_WAL_SIZE.mib)
+
+
+def storage_problem(config: StackConfig) -> tuple[str, str] | None:
+    if config.postgres_storage >= MINIMUM_STORAGE:
+        return None
+    return (
+        "postgresStorage",
+        f"{config.postgres_storage} is below the minimum {MINIMUM_STORAGE}: a quarter of the volume is "
+        f"max_wal_size, and PostgreSQL needs at least min_wal_size {MIN_WAL_SIZE.mib}MB of it; "
+        f"raise postgresStorage to {MINIMUM_STORAGE} or more",
+    )
+
+
 def slot_wal_keep(config: StackConfig) -> Memory:
     # A stalled or abandoned slot may pin at most half the volume; past that PostgreSQL drops the
     # slot's claim (the connector must then re-snapshot) instead of filling the disk.
@@ -94,7 +110,7 @@ def server_settings(config: StackConfig) -> dict[str, str]:
         "max_slot_wal_keep_size": f"{slot_wal_keep(config).mib}MB",
         "wal_sender_timeout": "60s",
         "max_wal_size": f"{min(1024, storage_mib // 4)}MB",
-        "min_wal_size": "80MB",
+        "min_wal_size": f"{MIN_WAL_SIZE.mib}MB",
         "synchronous_commit": "on",
         "password_encryption": "'scram-sha-256'",
         "hba_file": f"'{CONFIG_DIR}/pg_hba.conf'",

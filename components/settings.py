@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pulumi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
@@ -29,6 +30,7 @@ KIND_NODE_IMAGE = (
     "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 )
 KUBERNETES_VERSION = "1.37"
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 
 # Below these a tier cannot start: a JVM needs its heap plus metaspace, threads and direct buffers.
 MINIMUM_MEMORY = {
@@ -91,6 +93,26 @@ def _dns_label(raw: object) -> str:
     return text
 
 
+# Keys whose validators show the value themselves, with anything secret in it masked.
+_NOT_ECHOED = {"pluginRepository"}
+
+
+def _repository_url(raw: object) -> str:
+    text = str(raw).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{text!r} is not the http(s) URL of a Maven repository, such as {MAVEN_CENTRAL}")
+    if parts.username or parts.password:
+        shown = parts._replace(netloc=f"***@{parts.netloc.rpartition('@')[2]}").geturl()
+        raise ValueError(f"{shown!r}: credentials in the URL would be written into the pod spec; use a "
+                         "mirror or proxy that serves anonymous reads")
+    try:
+        parts.port
+    except ValueError as error:
+        raise ValueError(f"{text!r}: {error}") from None
+    return text
+
+
 def _provisioner(raw: object) -> str:
     text = str(raw).strip()
     if not _DNS_SUBDOMAIN.match(text):
@@ -109,6 +131,7 @@ Boolean = Annotated[bool, BeforeValidator(_boolean)]
 PinnedImage = Annotated[str, BeforeValidator(_pinned_image)]
 DnsLabel = Annotated[str, BeforeValidator(_dns_label)]
 Provisioner = Annotated[str, BeforeValidator(_provisioner)]
+RepositoryUrl = Annotated[str, BeforeValidator(_repository_url)]
 # The entries are checked as a whole in the cross-checks, so that every bad one is reported.
 CaptureEntries = Annotated[tuple[str, ...], BeforeValidator(parse_entries), PlainSerializer(list)]
 
@@ -183,6 +206,11 @@ class StackConfig(BaseModel):
     storage_provisioner: Provisioner = Field(
         "rancher.io/local-path",
         description="Volume provisioner of the StorageClasses (Kind ships rancher.io/local-path).",
+    )
+    plugin_repository: RepositoryUrl = Field(
+        MAVEN_CENTRAL,
+        description="Maven repository the Connect pods download their plugins from: Maven Central, or a "
+        "mirror or proxy of it. The pinned sha256 of every file is checked either way.",
     )
     archive_region: str = Field("us-east-1", description="AWS region of the archive bucket.")
     archive_bucket_name: str = Field(
@@ -304,7 +332,7 @@ class Settings:
 
     @cached_property
     def host_ports(self):
-        return host_ports(self.brokers, self.config.host_port_offset)
+        return host_ports(self.brokers, self.config.host_port_offset, self.config.cluster == "existing")
 
     def host_port(self, workload: Workload) -> HostPort:
         """The one port-table entry of a workload published on a single port."""
@@ -364,7 +392,7 @@ def parse_settings(project: str, stack: str, raw: Mapping[str, Any]) -> Settings
             key = str(error["loc"][0]) if error["loc"] else "?"
             shown = raw.get(key)
             message = error["msg"].removeprefix("Value error, ")
-            if repr(shown) not in message:
+            if repr(shown) not in message and key not in _NOT_ECHOED:
                 message = f"{shown!r}: {message}"
             problems.append(Problem(qualified(key), message))
 
@@ -442,12 +470,15 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
             )
         )
 
-    from .postgres_config import memory_problem  # the tier owns its memory model
+    from .kafka_config import storage_problem as kafka_storage_problem
+    from .postgres_config import memory_problem, storage_problem  # each tier owns its model
 
-    if problem := memory_problem(config):
-        problems.append(problem)
+    for problem in (memory_problem(config), storage_problem(config), kafka_storage_problem(config)):
+        if problem:
+            problems.append(problem)
 
-    table = host_ports(config.kafka_brokers, config.host_port_offset)
+    shared = config.cluster == "existing"
+    table = host_ports(config.kafka_brokers, config.host_port_offset, shared)
     outside = [p for p in table if p.host_port not in HOST_PORT_RANGE]
     if outside:
         ports = ", ".join(f"{p.name} {p.host_port}" for p in outside)
@@ -461,9 +492,20 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
             )
         )
     node_ports = [p.node_port for p in table]
+    if shared and any(port not in NODE_PORT_RANGE for port in node_ports):
+        unshifted = [port - config.host_port_offset for port in node_ports]
+        problems.append(
+            (
+                "hostPortOffset",
+                f"{config.host_port_offset} puts NodePorts outside {NODE_PORT_RANGE.start}-{NODE_PORT_RANGE.stop - 1}"
+                " (with cluster=existing they shift with the offset, so that stacks sharing the cluster do "
+                f"not collide); choose an offset from {NODE_PORT_RANGE.start - min(unshifted)} to "
+                f"{NODE_PORT_RANGE.stop - 1 - max(unshifted)}",
+            )
+        )
     host = [p.host_port for p in table]
-    if len(set(node_ports)) != len(node_ports) or len(set(host)) != len(host) or any(
-        port not in NODE_PORT_RANGE for port in node_ports
+    if len(set(node_ports)) != len(node_ports) or len(set(host)) != len(host) or (
+        not shared and any(port not in NODE_PORT_RANGE for port in node_ports)
     ):
         problems.append(
             (

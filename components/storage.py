@@ -1,4 +1,4 @@
-"""The storage tier: one StorageClass for databases, one for streaming."""
+"""The storage tier: StorageClasses for databases and streaming (kept), and for caches (not)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .topology import PROJECT
 class Storage(pulumi.ComponentResource):
     database_class: str
     streaming_class: str
+    cache_class: str
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("data-ingestion:storage:Storage", name, None, opts)
@@ -20,6 +21,10 @@ class Storage(pulumi.ComponentResource):
         prefix = settings.config.namespace
         self.database_class = f"{prefix}-database"
         self.streaming_class = f"{prefix}-streaming"
+        self.cache_class = f"{prefix}-cache"
+        # Losing a PersistentVolumeClaim (a renamed StatefulSet, a destroy) must not lose the WAL or
+        # the Kafka log with it; a cache holds only what can be downloaded again.
+        reclaim = {"database": "Retain", "streaming": "Retain", "cache": "Delete"}
         self.classes = {
             purpose: kubernetes.storage.v1.StorageClass(
                 f"{purpose}-storage-class",
@@ -28,16 +33,16 @@ class Storage(pulumi.ComponentResource):
                     labels={"app.kubernetes.io/part-of": PROJECT, "app.kubernetes.io/managed-by": "pulumi"},
                 ),
                 provisioner=settings.config.storage_provisioner,
-                # Losing a PersistentVolumeClaim (a renamed StatefulSet, a destroy) must not lose
-                # the WAL or the Kafka log with it.
-                reclaim_policy="Retain",
+                reclaim_policy=reclaim[purpose],
                 # Bind where the pod is scheduled: a local volume on the wrong node is unusable.
                 volume_binding_mode="WaitForFirstConsumer",
                 allow_volume_expansion=False,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for purpose, class_name in (("database", self.database_class), ("streaming", self.streaming_class))
+            for purpose, class_name in (
+                ("database", self.database_class), ("streaming", self.streaming_class), ("cache", self.cache_class)
+            )
         }
         self.register_outputs(
-            {"databaseClass": self.database_class, "streamingClass": self.streaming_class}
+            {"databaseClass": self.database_class, "streamingClass": self.streaming_class, "cacheClass": self.cache_class}
         )

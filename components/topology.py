@@ -63,8 +63,12 @@ NODE_PORT_RANGE = range(30000, 32768)
 HOST_PORT_RANGE = range(1024, 65536)
 
 
-def host_ports(brokers: int, offset: int) -> list[HostPort]:
-    """The port table: every NodePort and the host port it is published on (table port + offset)."""
+def host_ports(brokers: int, offset: int, shared_cluster: bool = False) -> list[HostPort]:
+    """The port table: every NodePort and the host port it is published on (table port + offset).
+
+    NodePorts are cluster-wide: on a shared cluster (cluster=existing) they shift with the offset
+    too, so stacks in namespaces of one cluster do not claim the same ones. A Kind cluster is the
+    stack's own and keeps the table's."""
     table = [
         HostPort("postgres", POSTGRES, POSTGRES.ports["postgres"], POSTGRES_NODE_PORT, POSTGRES_HOST_PORT),
     ]
@@ -88,6 +92,8 @@ def host_ports(brokers: int, offset: int) -> list[HostPort]:
         ),
         HostPort("connect", CONNECT, CONNECT.ports["rest"], CONNECT_NODE_PORT, CONNECT_HOST_PORT),
     ]
+    node_offset = offset if shared_cluster else 0
     return [
-        HostPort(p.name, p.workload, p.target_port, p.node_port, p.host_port + offset) for p in table
+        HostPort(p.name, p.workload, p.target_port, p.node_port + node_offset, p.host_port + offset)
+        for p in table
     ]

@@ -13,9 +13,11 @@ import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
@@ -28,9 +30,10 @@ import javax.tools.ToolProvider;
  * Installs Kafka Connect plugins from a manifest into a plugin.path directory, verifying the sha256
  * of everything it downloads or compiles. Run with the JDK's source launcher:
  *
- *   java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]
+ *   PLUGIN_REPOSITORY=https://repo1.maven.org/maven2 java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]
  *
  * Manifest lines are tab-separated: plugin, kind, location, sha256 (or, for a service, the class).
+ * Downloads are located by their path in the Maven repository PLUGIN_REPOSITORY (Central or a mirror).
  *   archive    a .tar.gz of the plugin's jars, unpacked without its top directory
  *   classpath  a jar needed only to compile the plugin's sources
  *   source     a .java file beside the manifest, compiled into <plugin>.jar
@@ -46,8 +49,9 @@ public class InstallPlugins {
   }
 
   public static void main(String[] args) throws Exception {
-    if (args.length < 2) {
-      System.err.println("usage: java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]");
+    String repository = System.getenv().getOrDefault("PLUGIN_REPOSITORY", "").replaceAll("/+$", "");
+    if (args.length < 2 || repository.isEmpty()) {
+      System.err.println("usage: PLUGIN_REPOSITORY=<Maven repository URL> java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]");
       System.exit(2);
     }
     Path manifest = Path.of(args[0]).toAbsolutePath();
@@ -59,6 +63,7 @@ public class InstallPlugins {
         .followRedirects(HttpClient.Redirect.NORMAL).connectTimeout(Duration.ofSeconds(20)).build();
 
     Map<String, Plugin> plugins = new LinkedHashMap<>();
+    Set<Path> kept = new HashSet<>();
     for (String line : Files.readAllLines(manifest)) {
       if (line.isBlank() || line.startsWith("#")) {
         continue;
@@ -71,8 +76,8 @@ public class InstallPlugins {
       Plugin plugin = plugins.computeIfAbsent(e.plugin(), name -> new Plugin());
       Path target = pluginDir.resolve(e.plugin());
       switch (e.kind()) {
-        case "archive" -> unpackTarGz(fetch(http, e, cache), target);
-        case "classpath" -> plugin.classpath.add(fetch(http, e, cache));
+        case "archive" -> unpackTarGz(keep(kept, fetch(http, repository, e, cache)), target);
+        case "classpath" -> plugin.classpath.add(keep(kept, fetch(http, repository, e, cache)));
         case "source" -> {
           Path source = manifest.getParent().resolve(e.location());
           verify(e, source);
@@ -87,15 +92,41 @@ public class InstallPlugins {
         compile(entry.getKey(), entry.getValue(), pluginDir.resolve(entry.getKey()));
       }
     }
+    prune(cache, kept);
     System.out.println("installed " + String.join(", ", plugins.keySet()) + " into " + pluginDir);
+  }
+
+  static Path keep(Set<Path> kept, Path cached) {
+    kept.add(cached);
+    return cached;
+  }
+
+  /**
+   * Removes from the cache what this manifest no longer names (an upgraded plugin's old version) and
+   * downloads a killed run left half done, so the cache volume holds one set of plugins, not all.
+   */
+  static void prune(Path cache, Set<Path> kept) throws IOException {
+    long hourAgo = System.currentTimeMillis() - Duration.ofHours(1).toMillis();
+    try (var files = Files.list(cache)) {
+      for (Path file : (Iterable<Path>) files::iterator) {
+        String name = file.getFileName().toString();
+        boolean stale = name.matches("[0-9a-f]{64}-.+") && !kept.contains(file);
+        boolean abandoned = name.endsWith(".part") && Files.getLastModifiedTime(file).toMillis() < hourAgo;
+        if (stale || abandoned) {
+          Files.deleteIfExists(file);
+          System.out.println("removed from the cache: " + name);
+        }
+      }
+    }
   }
 
   static String fileName(String location) {
     return location.substring(location.lastIndexOf('/') + 1);
   }
 
-  /** The artifact at e.location, from the cache when a verified copy is there. */
-  static Path fetch(HttpClient http, Entry e, Path cache) throws Exception {
+  /** The artifact at e.location in the repository, from the cache when a verified copy is there. */
+  static Path fetch(HttpClient http, String repository, Entry e, Path cache) throws Exception {
+    String url = repository + "/" + e.location();
     Path cached = cache.resolve(e.check() + "-" + fileName(e.location()));
     if (Files.exists(cached) && sha256(cached).equals(e.check())) {
       return cached;
@@ -105,7 +136,7 @@ public class InstallPlugins {
     for (int attempt = 1; attempt <= 3; attempt++) {
       try {
         HttpResponse<Path> response = http.send(
-            HttpRequest.newBuilder(URI.create(e.location())).timeout(Duration.ofMinutes(5)).build(),
+            HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(5)).build(),
             HttpResponse.BodyHandlers.ofFile(partial));
         if (response.statusCode() != 200) {
           throw new IOException("HTTP " + response.statusCode());
@@ -119,7 +150,7 @@ public class InstallPlugins {
     }
     if (last != null) {
       Files.deleteIfExists(partial);
-      throw new IOException("plugin " + e.plugin() + ": cannot download " + e.location() + ": " + last, last);
+      throw new IOException("plugin " + e.plugin() + ": cannot download " + url + ": " + last, last);
     }
     verify(e, partial);
     Files.move(partial, cached, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

@@ -82,7 +82,7 @@ class ConnectClient:
                         f"{self.where()}: the REST API refused the stack's credentials (401). They are the "
                         "Secret connect-rest-credentials, mounted by the workers at start: a worker started "
                         "before the last change of that Secret needs a restart "
-                        "(`kubectl -n <namespace> rollout restart deployment/connect`)."
+                        "(`kubectl -n <namespace> rollout restart statefulset/connect`)."
                     )
                 if response.status_code not in TRANSIENT_STATUS:
                     return response

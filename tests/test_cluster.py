@@ -108,15 +108,54 @@ def test_an_existing_cluster_is_used_through_its_kubeconfig_and_context(tmp_path
     assert graph.of_type("kubernetes:core/v1:Namespace")
 
 
+
+def node_ports(graph):
+    """Every NodePort the stack's Services claim, cluster-wide."""
+    return sorted(
+        port["nodePort"]
+        for service in graph.of_type("kubernetes:core/v1:Service")
+        for port in service.inputs["spec"].get("ports", [])
+        if "nodePort" in port
+    )
+
+
+def test_two_stacks_on_one_existing_cluster_claim_no_common_node_port(tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(FAKE_KUBECONFIG)
+    shared = {"cluster": "existing", "kubeconfig": str(kubeconfig), "kubeContext": "shared-dev"}
+    alice = run_stack("alice", {**shared, "namespace": "cdc-alice"})
+    bob = run_stack("bob", {**shared, "namespace": "cdc-bob", "hostPortOffset": 100})
+    assert node_ports(alice) == [30081, 30083, 30092, 30093, 30094, 30432]
+    assert node_ports(bob) == [30181, 30183, 30192, 30193, 30194, 30532]
+    # Each broker is still advertised at its host port, which the port-forward of the README maps.
+    assert bob.outputs["hostPorts"]["kafka-0"] == 9192
+
+
+def test_on_an_existing_cluster_an_offset_that_leaves_the_node_port_range_is_refused(tmp_path):
+    from tests.test_settings import refused
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(FAKE_KUBECONFIG)
+    [problem] = refused({"cluster": "existing", "kubeconfig": str(kubeconfig), "hostPortOffset": "3000"}).problems
+    assert problem.key == "data-ingestion:hostPortOffset"
+    assert "outside 30000-32767" in problem.message and "choose an offset from -81 to 2335" in problem.message
+
+
 # The create script, run for real against stand-ins for the kind and docker commands: Docker
 # cannot run here, but what the script does with their answers can be checked.
 STAND_IN = """#!/bin/bash
-echo "$(basename "$0") $*" >> "$CALLS"
+echo "$(date +%s.%N) $(basename "$0") $*" >> "$CALLS"
 case "$(basename "$0") $1 $2" in
   "kind get clusters") cat "$STATE/clusters" 2>/dev/null ;;
   "kind create cluster") echo "$4" >> "$STATE/clusters"; cp "$6" "$STATE/created-config" ;;
   "kind get kubeconfig") echo "kubeconfig-of $4" ;;
   "docker port "*) cat "$STATE/ports" 2>/dev/null | grep "^$3 " | cut -d' ' -f2- ;;
+  "docker image inspect") grep -qx "$3" "$STATE/images" 2>/dev/null || exit 1 ;;
+  "docker pull --quiet")
+    grep -qx "$3" "$STATE/unreachable" 2>/dev/null && { echo "pull access denied" >&2; exit 1; }
+    sleep 0.5; echo "$3"; echo "$3" >> "$STATE/images"
+    echo "$(date +%s.%N) pulled $3" >> "$CALLS" ;;
+  "kind load docker-image") echo "loaded $3" ;;
 esac
 exit 0
 """
@@ -162,6 +201,54 @@ def test_create_makes_the_cluster_once_and_then_adopts_it(cluster_script):
     assert second.returncode == 0, second.stderr
     assert "reusing the existing Kind cluster" in second.stderr
     assert calls.read_text().count("kind create cluster") == 1
+
+
+def calls_of(calls):
+    """(time, command) per call of the stand-ins, in order."""
+    return [(float(line.split(" ", 1)[0]), line.split(" ", 1)[1]) for line in calls.read_text().splitlines()]
+
+
+def test_every_pod_image_is_pulled_once_in_parallel_and_loaded_before_any_workload(cluster_script):
+    run, state, calls = cluster_script
+    (state / "images").write_text("postgres:15.19-bookworm\n")  # already in the laptop's Docker
+    result = run()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kubeconfig-of data-ingestion-dev"  # nothing else on the kubeconfig's stream
+    log = calls_of(calls)
+    pulls = [(time, command.split()[-1]) for time, command in log if command.startswith("docker pull")]
+    pulled = {image: time for time, command in log if command.startswith("pulled") for image in [command.split()[-1]]}
+    loads = [(time, command.split()[3]) for time, command in log if command.startswith("kind load docker-image")]
+    # The images the pods run, no more, no fewer (the workloads' own pinned tags).
+    images = set(run_stack("dev").one(COMMAND).inputs["environment"]["IMAGES"].split())
+    assert images == pod_images(run_stack("dev"))
+    assert {image for _, image in loads} == images
+    assert {image for _, image in pulls} == images - {"postgres:15.19-bookworm"}
+    # In parallel: every pull began before the first one finished.
+    assert max(time for time, _ in pulls) < min(pulled.values())
+    for time, image in loads:
+        assert image not in pulled or time > pulled[image]
+    created = next(time for time, command in log if command.startswith("kind create cluster"))
+    kubeconfig = next(time for time, command in log if command.startswith("kind get kubeconfig"))
+    assert all(created < time < kubeconfig for time, _ in loads)
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_tier_naming_it(cluster_script):
+    run, state, _ = cluster_script
+    (state / "unreachable").write_text("confluentinc/cp-schema-registry:8.0.4\n")
+    result = run()
+    assert result.returncode == 1 and result.stdout == ""
+    assert "cannot pull confluentinc/cp-schema-registry:8.0.4" in result.stderr and "docker login" in result.stderr
+
+
+def pod_images(graph):
+    """Every container and init container image of the stack's workloads."""
+    images = set()
+    for resource in graph.kubernetes_objects():
+        spec = resource.inputs.get("spec") or {}
+        pod = (spec.get("template") or {}).get("spec") or {}
+        for container in pod.get("containers", []) + pod.get("initContainers", []):
+            images.add(container["image"])
+    return images
 
 
 def test_create_refuses_a_same_named_cluster_with_other_ports(cluster_script):

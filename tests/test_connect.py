@@ -6,13 +6,14 @@ import pytest
 
 from components import connect_config as cconf
 from components.kafka_config import KAFKA_VERSION
-from components.plugins import MANIFEST, MAVEN_CENTRAL, PLUGINS, plugin_files
+from components.plugins import MANIFEST, PLUGINS, plugin_files
 from components.quantity import Memory
 from components.settings import SettingsError, parse_settings
 from tests.stackgraph import (SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain,
                               run_stack, walk)
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 SERVICE = "kubernetes:core/v1:Service"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
@@ -22,8 +23,12 @@ def graph():
     return run_stack("dev")
 
 
+def workload(graph, name):
+    return graph.one(STATEFUL_SET if name == "connect" else DEPLOYMENT, name)
+
+
 def pod(graph, name):
-    return graph.one(DEPLOYMENT, name).inputs["spec"]["template"]["spec"]
+    return workload(graph, name).inputs["spec"]["template"]["spec"]
 
 
 def env(container):
@@ -128,7 +133,7 @@ def test_the_rest_api_requires_the_stacks_credentials_kept_in_a_secret_of_its_ow
     assert container["startupProbe"]["tcpSocket"]["port"] == "rest"
     assert container["livenessProbe"]["tcpSocket"]["port"] == "rest"
     assert "/run/secrets/connect-rest/authorization" in container["readinessProbe"]["exec"]["command"][2]
-    assert password not in json.dumps(plain(graph.one("kubernetes:apps/v1:Deployment", "connect").wire))
+    assert password not in json.dumps(plain(workload(graph, "connect").wire))
 
 
 def test_connect_heap_is_explicit_and_below_its_limit(graph):
@@ -160,6 +165,7 @@ def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
         "java", "/etc/connect/plugin-sources/InstallPlugins.java", "/etc/connect/plugin-sources/plugins.tsv"
     ]
     assert installer["command"][3] == cconf.PLUGIN_PATH
+    assert env(installer)["PLUGIN_REPOSITORY"] == "https://repo1.maven.org/maven2"
     assert installer["securityContext"]["runAsNonRoot"] is True
     assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files()
 
@@ -172,9 +178,10 @@ def test_every_plugin_is_pinned_with_a_checksum():
                                                         "client-override-allowlist"}
     downloads = [entry for entry in entries if entry[1] in ("archive", "classpath")]
     assert downloads
-    for _, _, url, sha in downloads:
-        assert url.startswith(MAVEN_CENTRAL + "/") and re.fullmatch(r"[0-9a-f]{64}", sha), url
-        assert "SNAPSHOT" not in url and "latest" not in url
+    for _, _, path, sha in downloads:
+        # A path in the Maven repository the stack names (pluginRepository), pinned by its sha256.
+        assert re.fullmatch(r"([\w.-]+/)+[\w.-]+\.(jar|tar\.gz)", path) and re.fullmatch(r"[0-9a-f]{64}", sha), path
+        assert "SNAPSHOT" not in path and "latest" not in path
     for plugin in PLUGINS:
         for jar in plugin.compile_against:
             if jar.group == "org.apache.kafka":
@@ -225,7 +232,7 @@ def test_the_host_port_offset_shifts_the_urls_not_the_node_ports():
 
 def test_more_workers_are_counted_against_the_budget():
     graph = run_stack("dev", {"connectWorkers": 2, "memoryBudget": "5Gi"})
-    assert graph.one(DEPLOYMENT, "connect").inputs["spec"]["replicas"] == 2
+    assert workload(graph, "connect").inputs["spec"]["replicas"] == 2
     with pytest.raises(SettingsError) as raised:
         parse_settings("data-ingestion", "dev", {"connectWorkers": 2})
     [problem] = raised.value.problems
@@ -234,6 +241,19 @@ def test_more_workers_are_counted_against_the_budget():
 
 
 def test_a_rollout_never_runs_more_pods_than_budgeted(graph):
-    for name in ("connect", "schema-registry"):
-        strategy = graph.one(DEPLOYMENT, name).inputs["spec"]["strategy"]
-        assert strategy["rollingUpdate"]["maxSurge"] == 0
+    strategy = graph.one(DEPLOYMENT, "schema-registry").inputs["spec"]["strategy"]
+    assert strategy["rollingUpdate"]["maxSurge"] == 0
+    # A StatefulSet replaces its pods one at a time and never adds one.
+    assert workload(graph, "connect").inputs["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
+
+
+def test_plugin_downloads_are_kept_on_a_volume_of_each_worker_that_outlives_the_pod(graph):
+    spec = workload(graph, "connect").inputs["spec"]
+    [claim] = spec["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "plugin-cache"
+    assert claim["spec"]["storageClassName"] == graph.outputs["storageClasses"]["cache"]
+    [installer] = spec["template"]["spec"]["initContainers"]
+    cache = installer["command"][4]
+    assert {"name": "plugin-cache", "mountPath": cache} in installer["volumeMounts"]
+    # Only the cache outlives the pod: the installed plugins are made again from it at each start.
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Delete", "whenScaled": "Delete"}

@@ -77,7 +77,7 @@ def test_the_sink_archives_the_source_topics_into_the_stack_s_bucket(graph):
 
 
 def test_credentials_are_only_placeholders_for_files_the_worker_mounts(graph):
-    pod = graph.one("kubernetes:apps/v1:Deployment", "connect").inputs["spec"]["template"]["spec"]
+    pod = graph.one("kubernetes:apps/v1:StatefulSet", "connect").inputs["spec"]["template"]["spec"]
     [container] = pod["containers"]
     mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
@@ -109,10 +109,10 @@ def test_connectors_wait_for_what_they_use(graph):
 
     source = connector(graph, "postgres-source").dependencies
     assert urn("kubernetes:apps/v1:StatefulSet", "postgres") in source
-    assert urn("kubernetes:apps/v1:Deployment", "connect") in source
+    assert urn("kubernetes:apps/v1:StatefulSet", "connect") in source
     sink = connector(graph, "s3-sink").dependencies
     for type_, name in [
-        ("kubernetes:apps/v1:Deployment", "connect"),
+        ("kubernetes:apps/v1:StatefulSet", "connect"),
         ("kubernetes:core/v1:Secret", "s3-sink-credentials"),
         ("aws:s3/bucket:Bucket", "archive"),
         ("aws:iam/userPolicy:UserPolicy", "archive-sink-write"),

@@ -132,6 +132,13 @@ def test_only_connect_reaches_outside_the_cluster(graph):
         assert not allowed(specs(graph), pod(workload), INTERNET, 443)
 
 
+def test_connect_reaches_a_plugin_mirror_on_its_own_port_and_s3_still():
+    mirrored = specs(run_stack("dev", {"pluginRepository": "http://nexus.corp.example:8081/repository/maven-central"}))
+    assert allowed(mirrored, pod(CONNECT), INTERNET, 8081)
+    assert allowed(mirrored, pod(CONNECT), INTERNET, 443)
+    assert not allowed(mirrored, pod(CONNECT), INTERNET, 80)
+
+
 def test_every_pod_may_resolve_names(graph):
     [dns] = [s for s in specs(graph) if s["podSelector"] == {} and "egress" in s]
     assert {(p["port"], p["protocol"]) for p in dns["egress"][0]["ports"]} == {(53, "UDP"), (53, "TCP")}
@@ -139,20 +146,21 @@ def test_every_pod_may_resolve_names(graph):
 
 def test_storage_classes_retain_data_and_bind_where_the_pod_runs(graph):
     classes = {r.metadata["name"]: r.inputs for r in graph.of_type("kubernetes:storage.k8s.io/v1:StorageClass")}
-    assert set(classes) == {"data-ingestion-database", "data-ingestion-streaming"}
-    for spec in classes.values():
-        assert spec["reclaimPolicy"] == "Retain"
+    assert set(classes) == {"data-ingestion-database", "data-ingestion-streaming", "data-ingestion-cache"}
+    for name, spec in classes.items():
+        # Data is kept when its claim goes; a cache of downloads is not.
+        assert spec["reclaimPolicy"] == ("Delete" if name.endswith("-cache") else "Retain")
         assert spec["volumeBindingMode"] == "WaitForFirstConsumer"
         assert spec["provisioner"] == "rancher.io/local-path"
     assert graph.outputs["storageClasses"] == {
-        "database": "data-ingestion-database", "streaming": "data-ingestion-streaming"
+        "database": "data-ingestion-database", "streaming": "data-ingestion-streaming", "cache": "data-ingestion-cache"
     }
 
 
 def test_a_second_namespace_on_a_shared_cluster_gets_its_own_storage_classes():
     graph = run_stack("dev-bob", {"namespace": "ingest-bob"})
     names = {r.metadata["name"] for r in graph.of_type("kubernetes:storage.k8s.io/v1:StorageClass")}
-    assert names == {"ingest-bob-database", "ingest-bob-streaming"}
+    assert names == {"ingest-bob-database", "ingest-bob-streaming", "ingest-bob-cache"}
     assert {r.metadata["namespace"] for r in graph.of_type(NETWORK_POLICY)} == {"ingest-bob"}
 
 

@@ -98,7 +98,7 @@ def test_memory_beyond_the_budget_is_refused(graph):
 
 def test_more_replicas_count_against_the_budget(graph):
     def scale(registered, props):
-        if registered.name == "connect" and registered.type.endswith("Deployment"):
+        if registered.name == "connect" and registered.type.endswith("StatefulSet"):
             props["spec"]["replicas"] = 2
         return props
     [violation] = violations_of_stack(rules.check_memory_budget, policy_resources(graph, scale))

@@ -166,3 +166,37 @@ def test_the_dev_stack_file_is_valid():
 def test_max_record_bytes_is_kept_within_what_kafka_and_a_worker_can_carry(value):
     [problem] = refused({"maxRecordBytes": value}).problems
     assert problem.key == "data-ingestion:maxRecordBytes" and "outside 1Mi–16Mi" in problem.message
+
+
+@pytest.mark.parametrize(
+    "key, value, minimum",
+    [("postgresStorage", "319Mi", "320Mi"), ("kafkaStorage", "1023Mi", "1Gi")],
+)
+def test_a_volume_too_small_to_start_on_is_refused_naming_the_minimum(key, value, minimum):
+    [problem] = refused({key: value}).problems
+    assert problem.key == f"data-ingestion:{key}"
+    assert f"below the minimum {minimum}" in problem.message and f"raise {key} to {minimum}" in problem.message
+
+
+def test_the_smallest_volumes_are_accepted():
+    parse_settings("data-ingestion", "dev", {"postgresStorage": "320Mi", "kafkaStorage": "1Gi"})
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("repo1.maven.org/maven2", "not the http(s) URL of a Maven repository"),
+        ("ftp://mirror.example/maven2", "not the http(s) URL of a Maven repository"),
+        ("https://alice:s3cret@nexus.example/maven2", "credentials in the URL would be written into the pod spec"),
+        ("https://nexus.example:99999/maven2", "out of range"),
+    ],
+)
+def test_a_plugin_repository_that_is_no_plain_url_is_refused(url, reason):
+    [problem] = refused({"pluginRepository": url}).problems
+    assert problem.key == "data-ingestion:pluginRepository" and reason in problem.message
+    assert "s3cret" not in problem.message
+
+
+def test_a_plugin_repository_is_kept_without_its_trailing_slash():
+    settings = parse_settings("data-ingestion", "dev", {"pluginRepository": "https://nexus.example/maven2/"})
+    assert settings.config.plugin_repository == "https://nexus.example/maven2"

@@ -6,11 +6,13 @@ downloads are kept in a cache between runs (verified against the pinned sha256 e
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from components.plugins import INSTALLER, MANIFEST, plugin_files
+from components.settings import MAVEN_CENTRAL
 from tests.dataplane.conftest import CACHE, require
 
 
@@ -30,11 +32,13 @@ def write_plugin_files(directory: Path) -> Path:
     return directory
 
 
-def install_plugins(plugin_dir: Path, files_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+def install_plugins(plugin_dir: Path, files_dir: Path | None = None, repository: str = MAVEN_CENTRAL,
+                    cache: Path = CACHE / "plugins") -> subprocess.CompletedProcess[str]:
     """Run the installer on `files_dir` as it is, or on freshly written plugin files."""
     files = files_dir or write_plugin_files(plugin_dir.parent / "plugin-sources")
     return subprocess.run(
-        ["java", str(files / INSTALLER), str(files / MANIFEST), str(plugin_dir), str(CACHE / "plugins")],
+        ["java", str(files / INSTALLER), str(files / MANIFEST), str(plugin_dir), str(cache)],
+        env={**os.environ, "PLUGIN_REPOSITORY": repository},
         capture_output=True,
         text=True,
         timeout=600,

@@ -1,10 +1,15 @@
 """The plugin installer, run as the Connect pod's init container runs it: real downloads, real javac."""
 
+import http.server
+import shutil
+import threading
 import zipfile
 
 import pytest
 
-from components.plugins import DEBEZIUM_POSTGRES, MANIFEST, S3_SINK
+from components.plugins import DEBEZIUM_POSTGRES, MANIFEST, PLUGINS, S3_SINK
+from components.settings import parse_settings
+from tests.dataplane.conftest import CACHE
 from tests.dataplane.plugins import install_plugins, require_jdk, write_plugin_files
 
 
@@ -52,3 +57,60 @@ def test_an_edited_source_is_refused(tmp_path):
     (files / "S3SinkTask.java").write_text("class Evil {}")
     result = install_plugins(tmp_path / "plugin-path", files_dir=files)
     assert result.returncode != 0 and "S3SinkTask.java has sha256" in result.stderr
+
+
+@pytest.fixture
+def mirror(tmp_path, installed):
+    """A Maven repository on loopback holding every file of the manifest (copied from the download
+    cache the installation above verified), under a path as Nexus and Artifactory serve one."""
+    root = tmp_path / "mirror"
+    for plugin in PLUGINS:
+        for artifact in (*plugin.archives, *plugin.compile_against):
+            target = root / "maven2" / artifact.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(CACHE / "plugins" / f"{artifact.sha256}-{artifact.file_name}", target)
+    requested: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            requested.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/maven2", requested
+    server.shutdown()
+
+
+def test_plugins_come_from_the_configured_repository_with_the_same_checksums(tmp_path, mirror):
+    _, url, requested = mirror
+    settings = parse_settings("data-ingestion", "dev", {"pluginRepository": url + "/"})
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / f"{'0' * 64}-debezium-connector-postgres-3.6.0.Final-plugin.tar.gz"  # an upgraded plugin's old download
+    stale.write_bytes(b"old")
+    result = install_plugins(tmp_path / "plugin-path", repository=settings.config.plugin_repository, cache=cache)
+    assert result.returncode == 0, result.stderr
+    assert any(path.endswith(DEBEZIUM_POSTGRES.archives[0].path) for path in requested)
+    assert (tmp_path / "plugin-path" / S3_SINK.name / f"{S3_SINK.name}.jar").exists()
+    # The cache keeps this manifest's downloads only, so the worker's cache volume does not fill up.
+    assert not stale.exists()
+    assert {path.name for path in cache.iterdir()} == {
+        f"{artifact.sha256}-{artifact.file_name}" for plugin in PLUGINS for artifact in (*plugin.archives, *plugin.compile_against)
+    }
+    # A restarted worker installs from the cache alone: the mirror is asked for nothing.
+    requested.clear()
+    again = install_plugins(tmp_path / "plugin-path-again", repository=settings.config.plugin_repository, cache=cache)
+    assert again.returncode == 0, again.stderr
+    assert requested == []
+
+
+def test_a_mirror_serving_another_file_is_refused(tmp_path, mirror):
+    root, url, _ = mirror
+    (root / "maven2" / DEBEZIUM_POSTGRES.archives[0].path).write_bytes(b"not the pinned archive")
+    result = install_plugins(tmp_path / "plugin-path", repository=url,
+                             cache=tmp_path / "empty-cache")
+    assert result.returncode != 0
+    assert "refusing to install" in result.stderr and DEBEZIUM_POSTGRES.name in result.stderr

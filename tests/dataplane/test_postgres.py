@@ -1,9 +1,12 @@
 """The PostgreSQL tier's settings, init SQL and capture step, run on a real server."""
 
+from dataclasses import replace
+
 import psycopg
 import pytest
 
 from components import postgres_config as pgconf
+from components.quantity import Memory
 from components.settings import parse_settings
 from tests.dataplane.pgoutput import inserts
 from tests.dataplane.postgres import PostgresServer
@@ -125,3 +128,22 @@ def test_the_init_survives_a_restart_with_the_existing_data(server):
     assert catalog_state(server) == before
     with connect(server, pgconf.CDC_ROLE) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_the_smallest_accepted_volume_yields_settings_postgresql_starts_with():
+    smallest = parse_settings("data-ingestion", "dev", {"postgresStorage": str(pgconf.MINIMUM_STORAGE)})
+    with PostgresServer.initialized(smallest) as pg, connect(pg) as conn:
+        assert conn.execute("SHOW max_wal_size").fetchone()[0] == "80MB"
+
+
+def test_below_the_minimum_postgresql_itself_refuses_to_start():
+    # What the settings check spares a user: the server as 100Mi would render it (max_wal_size 25MB).
+    too_small = replace(SETTINGS, config=SETTINGS.config.model_copy(update={"postgres_storage": Memory.mebibytes(100)}))
+    server = PostgresServer(too_small)
+    try:
+        with pytest.raises(RuntimeError, match="pg_ctl start failed"):
+            server.start()
+        with open(server.log_file) as log:
+            assert '"max_wal_size" must be at least twice "wal_segment_size"' in log.read()
+    finally:
+        server.stop()
