@@ -1,6 +1,10 @@
 """The rendered pipeline on real processes, one broker: validation, the provider, end to end."""
 
+import os
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -312,3 +316,68 @@ def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_w
         id_, recreated = host.up(name, inputs)
         assert recreated["state"] == "RUNNING" and live_config(pipeline, name)["s3.bucket"] == pipeline.archive.bucket
         pipeline.state[name] = recreated
+
+
+def operations_commands():
+    """The commands of the README's Operations section that act on Connect, PostgreSQL or Kafka, in order."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Operations\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    prefixes = ("curl ", f"{KUBECTL_EXEC} postgres-0 -- psql ", f"{KUBECTL_EXEC} kafka-0 -- /opt/kafka/bin/kafka-consumer-groups.sh ")
+    return [line.split("  #", 1)[0].strip() for block in blocks for line in block.splitlines() if line.startswith(prefixes)]
+
+
+KUBECTL_EXEC = 'kubectl -n "$NS" exec'
+
+
+def as_on_the_harness(pipeline, command):
+    """The README's command as it runs here: the `kubectl exec` prefix dropped, Kafka's tool from its jars."""
+    command = command.replace(f"{KUBECTL_EXEC} postgres-0 -- ", "")
+    tool = f'java -cp "{pipeline.kafka.libs}/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand'
+    command = command.replace(f"{KUBECTL_EXEC} kafka-0 -- /opt/kafka/bin/kafka-consumer-groups.sh", tool)
+    return command.replace("--bootstrap-server localhost:9092", f"--bootstrap-server {pipeline.kafka.bootstrap}")
+
+
+def run_operation(pipeline, command):
+    env = {
+        **os.environ,
+        "CONNECT": pipeline.connect.url, "AUTH": ":".join(pipeline.connect.auth),
+        "PATH": f"{pipeline.pg.bin_dir}:{os.environ['PATH']}",
+        "PGHOST": "127.0.0.1", "PGPORT": str(pipeline.pg.port), "PGPASSWORD": pipeline.pg.superuser_password,
+    }
+    result = subprocess.run(["bash", "-c", as_on_the_harness(pipeline, command)], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def snapshot_reads(pipeline, table):
+    return sum(1 for record in pipeline.s3_records()
+               if (record["value"] or {}).get("op") == "r" and record["value"]["source"]["table"] == table)
+
+
+def test_the_readmes_operations_commands_work_against_the_pipeline(pipeline):
+    commands = operations_commands()
+    status, lag, slot, restart, resnapshot, stop, drop_slot, delete_offsets, resume = commands
+    assert '"state":"RUNNING"' in run_operation(pipeline, status).replace(" ", "")
+    lag_report = run_operation(pipeline, lag)
+    assert configs.sink_group() in lag_report and "LAG" in lag_report
+    slot_report = run_operation(pipeline, slot)
+    assert pipeline.settings.names.replication_slot in slot_report and "reserved" in slot_report
+    run_operation(pipeline, restart)
+
+    orders_read = snapshot_reads(pipeline, "orders")
+    run_operation(pipeline, resnapshot)
+    wait_for(lambda: snapshot_reads(pipeline, "orders") > orders_read, 240, "orders re-snapshotted into S3",
+             pipeline.connect.log, interval=5)
+
+    customers_read = snapshot_reads(pipeline, "customers")
+    customers = pipeline.sql("SELECT count(*) FROM inventory.customers")[0][0]
+    run_operation(pipeline, stop)
+    wait_for(lambda: not pipeline.sql("SELECT active FROM pg_replication_slots")[0][0], 60, "the source's slot released")
+    assert "(1 row)" in run_operation(pipeline, drop_slot)
+    run_operation(pipeline, delete_offsets)
+    run_operation(pipeline, resume)
+    wait_for(lambda: snapshot_reads(pipeline, "customers") >= customers_read + customers, 240,
+             "every customer snapshotted again from a new slot", pipeline.connect.log, interval=5)
+    assert pipeline.sql("SELECT count(*) FROM pg_replication_slots WHERE active")[0][0] == 1
