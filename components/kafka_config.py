@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from .k8s import jvm_heap, jvm_options
-from .quantity import Memory
+from .quantity import Memory, below_minimum
 from .settings import Settings, StackConfig
 from .topology import KAFKA, PROJECT
 
@@ -134,13 +134,8 @@ def broker_properties(
 
 
 def storage_problem(config: StackConfig) -> tuple[str, str] | None:
-    if config.kafka_storage >= MINIMUM_STORAGE:
-        return None
-    return (
-        "kafkaStorage",
-        f"{config.kafka_storage} is below the minimum {MINIMUM_STORAGE} per broker: Kafka writes its log in "
-        f"{SEGMENT.mib}Mi segments and frees only closed ones; raise kafkaStorage to {MINIMUM_STORAGE} or more",
-    )
+    return below_minimum("kafkaStorage", config.kafka_storage, MINIMUM_STORAGE,
+                         f" per broker: Kafka writes its log in {SEGMENT.mib}Mi segments and frees only closed ones")
 
 
 def render_properties(properties: dict[str, str]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .capture import DEMO_SCHEMA, INTERNAL_SCHEMA
-from .quantity import Memory
+from .quantity import Memory, below_minimum
 
 if TYPE_CHECKING:
     from .settings import Settings, StackConfig
@@ -75,14 +75,9 @@ MINIMUM_STORAGE = Memory.mebibytes(4 * MIN_WAL_SIZE.mib)
 
 
 def storage_problem(config: StackConfig) -> tuple[str, str] | None:
-    if config.postgres_storage >= MINIMUM_STORAGE:
-        return None
-    return (
-        "postgresStorage",
-        f"{config.postgres_storage} is below the minimum {MINIMUM_STORAGE}: a quarter of the volume is "
-        f"max_wal_size, and PostgreSQL needs at least min_wal_size {MIN_WAL_SIZE.mib}MB of it; "
-        f"raise postgresStorage to {MINIMUM_STORAGE} or more",
-    )
+    return below_minimum("postgresStorage", config.postgres_storage, MINIMUM_STORAGE,
+                         f": a quarter of the volume is max_wal_size, and PostgreSQL needs at least "
+                         f"min_wal_size {MIN_WAL_SIZE.mib}MB of it")
 
 
 def slot_wal_keep(config: StackConfig) -> Memory:

@@ -82,6 +82,13 @@ class Memory:
         return self.quantity()
 
 
+def below_minimum(key: str, size: Memory, minimum: Memory, why: str) -> tuple[str, str] | None:
+    """A settings problem for `key` if `size` is under `minimum`; `why` says what needs that much."""
+    if size >= minimum:
+        return None
+    return key, f"{size} is below the minimum {minimum}{why}; raise {key} to {minimum} or more"
+
+
 def _as_text(raw: object) -> str:
     # Under the mock runtime numbers arrive as floats; 4294967296.0 must still read as bytes.
     if isinstance(raw, bool):
