@@ -163,6 +163,36 @@ def test_a_table_created_after_start_in_a_captured_schema_reaches_the_archive_wi
     assert delete["before"]["customer"] == "alan" and delete["before"]["total"] == "20.00"
 
 
+BURST_TABLES, BURST_ROWS = 12, 3000
+
+
+def test_tables_created_under_load_each_arrive_whole_from_their_first_burst(pipeline):
+    """Each new table's first change is a burst of thousands of rows to a topic created that moment:
+    the case in which a producer with several requests in flight stalls for ever on Kafka before 4.5
+    (KAFKA-15591). Every row must arrive, once."""
+    for n in range(BURST_TABLES):
+        pipeline.sql(f"CREATE TABLE sales.burst_{n} (id bigint PRIMARY KEY, payload text NOT NULL)")
+        pipeline.sql(f"INSERT INTO sales.burst_{n} SELECT i, repeat('x', 200) FROM generate_series(1, {BURST_ROWS}) AS i")
+    topics = [f"cdc.sales.burst_{n}" for n in range(BURST_TABLES)]
+
+    def ids_per_topic():
+        found = {topic: Counter() for topic in topics}
+        for record in pipeline.s3_records():
+            if record["topic"] in found and record["value"]:
+                found[record["topic"]][row_id(record["value"])] += 1
+        return found
+
+    found = wait_for(lambda: (ids := ids_per_topic()) and all(len(ids[t]) >= BURST_ROWS for t in topics) and ids,
+                     300, "every burst table whole in the archive", pipeline.connect.log, interval=5)
+    committed = BURST_TABLES * BURST_ROWS
+    archived_rows = sum(len(ids) for ids in found.values())
+    lost = committed - archived_rows
+    duplicates = sum(count - 1 for ids in found.values() for count in ids.values())
+    print(f"\nnew tables under load: committed {committed}, archived {archived_rows}, lost {lost}, duplicates {duplicates}")
+    assert lost == 0 and duplicates == 0
+    assert all(set(ids) == set(range(1, BURST_ROWS + 1)) for ids in found.values())
+
+
 def test_a_table_added_to_capture_arrives_whole_and_nothing_else_is_snapshotted_again(pipeline):
     reads_before = snapshot_reads(pipeline)
     assert "cdc.billing.accounts" not in reads_before and reads_before["cdc.inventory.customers"] == 3
