@@ -14,10 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import pulumi
+import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -346,11 +348,22 @@ def stack_slug(stack: str) -> str:
     return slug
 
 
+def _own_keys(project: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = f"{project}:"
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
 def config_from_runtime(project: str) -> dict[str, Any]:
     """Every key of the project's namespace that the stack sets, as the runtime hands it over."""
-    prefix = f"{project}:"
-    merged = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-    return {key[len(prefix) :]: value for key, value in merged.items() if key.startswith(prefix)}
+    return _own_keys(project, {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
+
+
+def config_from_stack_file(project: str, stack: str) -> dict[str, Any]:
+    """The same keys, from Pulumi.<stack>.yaml beside the program (none before `pulumi stack init`)."""
+    path = Path(__file__).resolve().parents[1] / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        return {}
+    return _own_keys(project, (yaml.safe_load(path.read_text()) or {}).get("config") or {})
 
 
 def load_settings() -> Settings:

@@ -23,18 +23,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from components.settings import config_from_stack_file  # noqa: E402
+from components.topology import PROJECT  # noqa: E402
 from tests.stackgraph import SECRET_SIG, Graph, Registered, run_stack  # noqa: E402
 
 REDACTED = "<redacted>"
-
-
-def stack_config(stack: str) -> dict[str, Any]:
-    """The stack file's `data-ingestion:` keys, as the CLI would hand them to the program."""
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        return {}
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("data-ingestion:")}
 
 
 def redact(value: Any) -> Any:
@@ -98,7 +91,7 @@ def main() -> int:
     parser.add_argument("--out", help="directory to write (default: render/<stack>)")
     args = parser.parse_args()
     out = Path(args.out) if args.out else ROOT / "render" / args.stack
-    graph = run_stack(args.stack, stack_config(args.stack))
+    graph = run_stack(args.stack, config_from_stack_file(PROJECT, args.stack))
     files = render(graph, out)
     print(f"rendered {len(files)} files for stack {args.stack} into {os.path.relpath(out)}")
     return 0

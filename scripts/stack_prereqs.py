@@ -15,27 +15,16 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.quantity import Memory  # noqa: E402
-from components.settings import Settings, SettingsError, parse_settings, pods_memory  # noqa: E402
+from components.settings import Settings, SettingsError, config_from_stack_file, parse_settings, pods_memory  # noqa: E402
+from components.topology import PROJECT  # noqa: E402
 
-PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
 # The control plane (API server, etcd, controllers) and three kubelets with their runtimes.
 KIND_SHARE = Memory.mebibytes(1024)
-
-
-def stack_keys(stack: str) -> dict[str, Any]:
-    """The stack's own keys of the project's namespace, from Pulumi.<stack>.yaml (none before `stack init`)."""
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    config = (yaml.safe_load(path.read_text()) or {}).get("config", {}) if path.exists() else {}
-    prefix = f"{PROJECT}:"
-    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
 
 
 def docker_memory() -> Memory | None:
@@ -95,7 +84,7 @@ def main() -> int:
                         help="destroy needs AWS, not the memory to run the stack")
     args = parser.parse_args()
     try:
-        settings = parse_settings(PROJECT, args.stack, stack_keys(args.stack))
+        settings = parse_settings(PROJECT, args.stack, config_from_stack_file(PROJECT, args.stack))
     except SettingsError:
         return 0  # `pulumi up` reports the configuration's problems, all of them, before creating anything
     checks = [docker_problem, aws_problem] if args.purpose == "up" else [aws_problem]

@@ -135,8 +135,11 @@ def test_a_render_is_byte_identical_whatever_the_hash_seed(tmp_path):
     assert len(outputs[0]) > 40
 
 
-def test_render_reads_the_stack_file_as_the_cli_would():
-    from scripts.render import stack_config
+def test_render_and_the_prerequisite_check_read_the_stack_file_as_the_cli_would():
+    from components.settings import config_from_stack_file
+
+    def stack_config(stack):
+        return config_from_stack_file("data-ingestion", stack)
 
     declared = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     own = {key.split(":", 1)[1]: value for key, value in declared.items() if key.startswith("data-ingestion:")}
