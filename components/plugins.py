@@ -38,7 +38,6 @@ class Artifact:
         return f"{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.file_name}"
 
 
-
 @dataclass(frozen=True)
 class Plugin:
     name: str

@@ -238,6 +238,11 @@ class StackConfig(BaseModel):
     )
     owner: str = Field("", description="Owner tag of the AWS resources; empty means your login name.")
 
+    @property
+    def shared_cluster(self) -> bool:
+        """A cluster other stacks may share: cluster-wide names and ports must differ per stack."""
+        return self.cluster == "existing"
+
     @classmethod
     def keys(cls) -> list[str]:
         return [field.alias or name for name, field in cls.model_fields.items()]
@@ -334,7 +339,7 @@ class Settings:
 
     @cached_property
     def host_ports(self):
-        return host_ports(self.brokers, self.config.host_port_offset, self.config.cluster == "existing")
+        return host_ports(self.brokers, self.config.host_port_offset, self.config.shared_cluster)
 
     def host_port(self, workload: Workload) -> HostPort:
         """The one port-table entry of a workload published on a single port."""
@@ -490,7 +495,7 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
         if problem:
             problems.append(problem)
 
-    shared = config.cluster == "existing"
+    shared = config.shared_cluster
     table = host_ports(config.kafka_brokers, config.host_port_offset, shared)
     outside = [p for p in table if p.host_port not in HOST_PORT_RANGE]
     if outside:
