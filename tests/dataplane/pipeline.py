@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -200,6 +201,11 @@ class Pipeline:
             body = s3.get_object(Bucket=self.archive.bucket, Key=key)["Body"].read()
             for record in archived_records(key, body):
                 yield {**record, "_object": key}
+
+    def snapshot_reads(self) -> Counter[str]:
+        """Archived records read by a snapshot (`op` `r`), per topic."""
+        return Counter(record["topic"] for record in self.s3_records()
+                       if record["value"] and record["value"]["op"] == "r")
 
     def s3_client(self):
         """The operator's S3 client: reads everything, as a user's own credentials would."""

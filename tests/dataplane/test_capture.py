@@ -136,12 +136,6 @@ def archived(pipeline, topic):
     return [record["value"] for record in pipeline.s3_records() if record["topic"] == topic and record["value"]]
 
 
-def snapshot_reads(pipeline):
-    """Records read by a snapshot ('r'), per topic."""
-    return Counter(record["topic"] for record in pipeline.s3_records()
-                   if record["value"] and record["value"]["op"] == "r")
-
-
 def row_id(event):
     return (event["after"] or event["before"])["id"]
 
@@ -194,7 +188,7 @@ def test_tables_created_under_load_each_arrive_whole_from_their_first_burst(pipe
 
 
 def test_a_table_added_to_capture_arrives_whole_and_nothing_else_is_snapshotted_again(pipeline):
-    reads_before = snapshot_reads(pipeline)
+    reads_before = pipeline.snapshot_reads()
     assert "cdc.billing.accounts" not in reads_before and reads_before["cdc.inventory.customers"] == 3
     # `pulumi config set --path 'capture[2]' billing.accounts` and `pulumi up`:
     started = time.monotonic()
@@ -235,7 +229,7 @@ def test_a_table_added_to_capture_arrives_whole_and_nothing_else_is_snapshotted_
     assert lost == [] and wrong == [] and duplicates == 0 and len(later) == 1
     assert ops["r"] >= ROWS - 10  # read by the snapshot (a row changed meanwhile may arrive as its update)
     assert sorted(row_id(e) for e in invoices) == list(range(1001, 1101))  # the other tables went on, in order
-    reads_after = snapshot_reads(pipeline)
+    reads_after = pipeline.snapshot_reads()
     assert {topic: n for topic, n in reads_after.items() if topic != "cdc.billing.accounts"} == \
         {topic: n for topic, n in reads_before.items()}, "another table was snapshotted again"
 

@@ -351,11 +351,6 @@ def run_operation(pipeline, command):
     return result.stdout
 
 
-def snapshot_reads(pipeline, table):
-    return sum(1 for record in pipeline.s3_records()
-               if (record["value"] or {}).get("op") == "r" and record["value"]["source"]["table"] == table)
-
-
 def test_the_readmes_operations_commands_work_against_the_pipeline(pipeline):
     commands = operations_commands()
     status, lag, slot, restart, resnapshot, stop, drop_slot, delete_offsets, resume = commands
@@ -366,18 +361,18 @@ def test_the_readmes_operations_commands_work_against_the_pipeline(pipeline):
     assert pipeline.settings.names.replication_slot in slot_report and "reserved" in slot_report
     run_operation(pipeline, restart)
 
-    orders_read = snapshot_reads(pipeline, "orders")
+    orders_read = pipeline.snapshot_reads()["cdc.inventory.orders"]
     run_operation(pipeline, resnapshot)
-    wait_for(lambda: snapshot_reads(pipeline, "orders") > orders_read, 240, "orders re-snapshotted into S3",
+    wait_for(lambda: pipeline.snapshot_reads()["cdc.inventory.orders"] > orders_read, 240, "orders re-snapshotted into S3",
              pipeline.connect.log, interval=5)
 
-    customers_read = snapshot_reads(pipeline, "customers")
+    customers_read = pipeline.snapshot_reads()["cdc.inventory.customers"]
     customers = pipeline.sql("SELECT count(*) FROM inventory.customers")[0][0]
     run_operation(pipeline, stop)
     wait_for(lambda: not pipeline.sql("SELECT active FROM pg_replication_slots")[0][0], 60, "the source's slot released")
     assert "(1 row)" in run_operation(pipeline, drop_slot)
     run_operation(pipeline, delete_offsets)
     run_operation(pipeline, resume)
-    wait_for(lambda: snapshot_reads(pipeline, "customers") >= customers_read + customers, 240,
+    wait_for(lambda: pipeline.snapshot_reads()["cdc.inventory.customers"] >= customers_read + customers, 240,
              "every customer snapshotted again from a new slot", pipeline.connect.log, interval=5)
     assert pipeline.sql("SELECT count(*) FROM pg_replication_slots WHERE active")[0][0] == 1
