@@ -1,4 +1,4 @@
-"""data-ingestion: PostgreSQL ──► Debezium ──► Kafka ──► S3 sink ──► S3, as one stack."""
+"""data-ingestion: PostgreSQL ──► Debezium ──► Kafka ──► archive sink (JSONL or Iceberg) ──► S3, as one stack."""
 
 import pulumi
 
@@ -12,7 +12,7 @@ from components.postgres import Postgres
 from components.schema_registry import SchemaRegistry
 from components.settings import load_settings
 from components.storage import Storage
-from connectors.configs import SINK_NAME, SOURCE_NAME
+from connectors.configs import SOURCE_NAME, sink_name
 
 settings = load_settings()  # every config problem is reported here, before any resource exists
 
@@ -53,10 +53,11 @@ pulumi.export(
     "connectors",
     {
         "source": {"name": SOURCE_NAME, "state": connectors.source.state, "slot": connectors.source.slot},
-        "sink": {"name": SINK_NAME, "state": connectors.sink.state},
+        "sink": {"name": sink_name(settings), "state": connectors.sink.state},
     },
 )
 pulumi.export(
     "archive",
-    {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix},
+    {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix,
+     "format": settings.config.archive_format, "glueDatabase": archive.catalog_database},
 )

@@ -124,23 +124,44 @@ class Archive(pulumi.ComponentResource):
             tags=tags,
             opts=on_aws,
         )
+        self.catalog_database: pulumi.Output[str] | None = None
+        catalog_resources: list[pulumi.Resource] = []
+        catalog: pulumi.Input[rules.GlueCatalog | None] = None
+        if config.archive_format == "iceberg":
+            # The Iceberg tables' catalog: one Glue database per stack, kept with the bucket it describes.
+            database = aws.glue.CatalogDatabase(
+                "archive-catalog",
+                name=settings.names.glue_database,
+                description=f"Iceberg changelog tables of {settings.project} stack {settings.stack}",
+                location_uri=bucket.bucket.apply(lambda name: f"s3://{name}/{self.prefix}"),
+                tags=tags,
+                opts=on_bucket,
+            )
+            catalog_resources.append(database)
+            account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+            catalog = pulumi.Output.all(account.account_id, database.name).apply(
+                lambda args: rules.GlueCatalog(self.region, args[0], args[1])
+            )
+            self.catalog_database = database.name
         sink_policy = aws.iam.UserPolicy(
             "archive-sink-write",
             user=user.name,
-            policy=pulumi.Output.all(bucket.arn, kms_key_arn).apply(
-                lambda args: json.dumps(rules.sink_policy(args[0], self.prefix, args[1]))
+            policy=pulumi.Output.all(bucket.arn, kms_key_arn, catalog).apply(
+                lambda args: json.dumps(rules.sink_policy(args[0], self.prefix, args[1], args[2]))
             ),
             opts=on_aws,
         )
         access_key = aws.iam.AccessKey("archive-sink-key", user=user.name, opts=on_aws)
-        # What must exist before the sink can write: the bucket as configured, and its identity.
-        self.sink_grants: list[pulumi.Resource] = [bucket, versioning, sink_policy, access_key]
+        # What must exist before the sink can write: the bucket as configured, its catalog, its identity.
+        self.sink_grants: list[pulumi.Resource] = [bucket, versioning, sink_policy, access_key, *catalog_resources]
         self.access_key_id = pulumi.Output.secret(access_key.id)
         self.secret_access_key = pulumi.Output.secret(access_key.secret)
 
-        self.register_outputs(
-            {"bucketName": self.bucket_name, "bucketArn": self.bucket_arn, "region": self.region, "prefix": self.prefix}
-        )
+        outputs = {"bucketName": self.bucket_name, "bucketArn": self.bucket_arn, "region": self.region,
+                   "prefix": self.prefix, "format": config.archive_format}
+        if catalog_resources:
+            outputs["glueDatabase"] = self.catalog_database
+        self.register_outputs(outputs)
 
     @staticmethod
     def _kms_key_arn(key: str, on_aws: pulumi.ResourceOptions) -> pulumi.Input[str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any
 
 # Commercial-partition regions with S3. A test keeps this in step with botocore's endpoint data.
@@ -38,6 +39,13 @@ ABORT_INCOMPLETE_UPLOADS_DAYS = 1
 # upload it abandons. It never reads, lists or deletes.
 SINK_OBJECT_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 SINK_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")  # Decrypt: multipart uploads under SSE-KMS
+# What Iceberg's sink does under the prefix besides writing: it reads a table's metadata back to
+# commit the next snapshot, and deletes the files of a write it aborted.
+ICEBERG_OBJECT_ACTIONS = ("s3:GetObject", "s3:DeleteObject")
+# What it does in its Glue database: finds the database (GetDatabase), looks a table up (GetTable),
+# creates one when a captured table first appears (CreateTable), and commits each snapshot by
+# pointing the table at its new metadata file (UpdateTable).
+ICEBERG_GLUE_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable")
 
 _KMS_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$"
@@ -108,16 +116,39 @@ def object_prefix_arn(bucket_arn: str, prefix: str) -> str:
     return f"{bucket_arn}/{prefix}/*"
 
 
-def sink_policy(bucket_arn: str, prefix: str, kms_key_arn: str | None = None) -> dict[str, Any]:
-    """The S3 sink's identity policy: write objects under the prefix of this bucket, nothing else."""
+@dataclass(frozen=True)
+class GlueCatalog:
+    """Where an Iceberg archive is cataloged: one Glue database of one account and region."""
+
+    region: str
+    account_id: str
+    database: str
+
+    @property
+    def arns(self) -> list[str]:
+        """The catalog, the database and its tables: what Glue checks a table call against."""
+        base = f"arn:aws:glue:{self.region}:{self.account_id}"
+        return [f"{base}:catalog", f"{base}:database/{self.database}", f"{base}:table/{self.database}/*"]
+
+
+def sink_policy(
+    bucket_arn: str, prefix: str, kms_key_arn: str | None = None, catalog: GlueCatalog | None = None
+) -> dict[str, Any]:
+    """The sink's identity policy: write objects under the prefix of this bucket, nothing else; with
+    an Iceberg catalog, also read and delete there and keep the tables of its one Glue database."""
+    objects = SINK_OBJECT_ACTIONS + (ICEBERG_OBJECT_ACTIONS if catalog else ())
     statements: list[dict[str, Any]] = [
         {
             "Sid": "WriteArchiveObjects",
             "Effect": "Allow",
-            "Action": list(SINK_OBJECT_ACTIONS),
+            "Action": list(objects),
             "Resource": [object_prefix_arn(bucket_arn, prefix)],
         }
     ]
+    if catalog:
+        statements.append(
+            {"Sid": "KeepArchiveTables", "Effect": "Allow", "Action": list(ICEBERG_GLUE_ACTIONS), "Resource": catalog.arns}
+        )
     if kms_key_arn:
         statements.append(
             {

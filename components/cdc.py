@@ -67,13 +67,14 @@ class Connectors(pulumi.ComponentResource):
             "snapshot-signal", dsn=cdc_dsn, tables=self.capture.snapshot, revision=self.capture.revision,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.source]),
         )
-        sink_config = archive.bucket_name.apply(
-            lambda bucket: configs.s3_sink(settings, configs.Bucket(bucket, archive.region, archive.prefix))
+        sink_config = pulumi.Output.all(archive.bucket_name, archive.catalog_database).apply(
+            lambda args: configs.archive_sink(settings, configs.Bucket(args[0], archive.region, archive.prefix), args[1])
         )
+        sink_name = configs.sink_name(settings)
         self.sink = KafkaConnector(
-            configs.SINK_NAME,
+            sink_name,
             connect_url=url,
-            connector_name=configs.SINK_NAME,
+            connector_name=sink_name,
             config=sink_config,
             cluster_id=cluster_id,
             connect_auth=auth,

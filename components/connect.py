@@ -27,7 +27,7 @@ from .k8s import (
 from .kafka import Kafka
 from .kafka_config import render_properties
 from .postgres_config import CDC_PASSWORD_KEY, CREDENTIALS_SECRET
-from .plugins import INSTALLER, MANIFEST, plugin_files
+from .plugins import INSTALLER, MANIFEST, plugin_files, plugins_for
 from .platform import Platform
 from .postgres import Postgres
 from .quantity import Memory
@@ -43,9 +43,12 @@ PLUGIN_FILES_DIR = "/etc/connect/plugin-sources"
 # javac and the downloads fit well below the worker's own limit, so the init container does not
 # raise the pod's effective memory request above the budget.
 INSTALLER_MEMORY = Memory.mebibytes(384)
-# The verified downloads (Debezium's archive, the jars the own plugins compile against), kept.
+# The verified downloads (Debezium's archive, the archive sink's jars or the jars the own plugins
+# compile against), kept; the installed plugins take as much again. Iceberg's sink is ~140 MB of jars.
 PLUGIN_CACHE = "/var/cache/connect-plugins"
-PLUGIN_CACHE_SIZE = Memory.mebibytes(256)
+PLUGIN_SPACE = {"jsonl": Memory.mebibytes(256), "iceberg": Memory.mebibytes(512)}
+# kafka-topics.sh, run once before the worker to create the Iceberg sink's control topic.
+TOPIC_TOOL_MEMORY = Memory.mebibytes(256)
 
 
 class Connect(pulumi.ComponentResource):
@@ -81,6 +84,9 @@ class Connect(pulumi.ComponentResource):
             string_data={
                 cconf.ACCESS_KEY_ID_FILE: archive.access_key_id,
                 cconf.SECRET_ACCESS_KEY_FILE: archive.secret_access_key,
+                cconf.AWS_PROFILE_FILE: pulumi.Output.all(archive.access_key_id, archive.secret_access_key).apply(
+                    lambda key: cconf.aws_profile(*key)
+                ),
             },
             opts=in_namespace,
         )
@@ -102,7 +108,12 @@ class Connect(pulumi.ComponentResource):
         self.worker_config = kubernetes.core.v1.ConfigMap(
             "connect-worker-config", metadata=metadata("connect-worker"), data=worker, opts=in_namespace
         )
-        plugins = plugin_files()
+        archive_format = settings.config.archive_format
+        plugins = plugin_files(plugins_for(archive_format))
+        plugin_space = PLUGIN_SPACE[archive_format]
+        init_containers = [self._installer(settings)]
+        if archive_format == "iceberg":
+            init_containers.append(self._control_topic(settings))
         self.plugin_config = kubernetes.core.v1.ConfigMap(
             "connect-plugins-config", metadata=metadata("connect-plugins"), data=plugins, opts=in_namespace
         )
@@ -128,7 +139,7 @@ class Connect(pulumi.ComponentResource):
                 # A cache: its claims go with the workers they belong to.
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
                 "volumeClaimTemplates": [
-                    volume_claim(CONNECT.labels, storage.cache_class, PLUGIN_CACHE_SIZE, name="plugin-cache")
+                    volume_claim(CONNECT.labels, storage.cache_class, plugin_space, name="plugin-cache")
                 ],
                 "template": {
                     "metadata": {
@@ -141,30 +152,7 @@ class Connect(pulumi.ComponentResource):
                         "enableServiceLinks": False,
                         "terminationGracePeriodSeconds": 30,
                         "securityContext": pod_security_context(UID),
-                        "initContainers": [
-                            {
-                                "name": "install-plugins",
-                                "image": cconf.INSTALLER_IMAGE,
-                                "imagePullPolicy": "IfNotPresent",
-                                "command": [
-                                    "java", f"{PLUGIN_FILES_DIR}/{INSTALLER}", f"{PLUGIN_FILES_DIR}/{MANIFEST}",
-                                    cconf.PLUGIN_PATH, PLUGIN_CACHE,
-                                ],
-                                "env": [
-                                    {"name": "PLUGIN_REPOSITORY", "value": settings.config.plugin_repository},
-                                    {"name": "HOME", "value": "/tmp"},
-                                    {"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx192m -XX:TieredStopAtLevel=1"},
-                                ],
-                                "resources": resources(INSTALLER_MEMORY, "100m"),
-                                "securityContext": container_security_context(),
-                                "volumeMounts": [
-                                    {"name": "plugins", "mountPath": cconf.PLUGIN_PATH},
-                                    {"name": "plugin-sources", "mountPath": PLUGIN_FILES_DIR, "readOnly": True},
-                                    {"name": "plugin-cache", "mountPath": PLUGIN_CACHE},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
-                            }
-                        ],
+                        "initContainers": init_containers,
                         "containers": [
                             {
                                 "name": NAME,
@@ -180,6 +168,7 @@ class Connect(pulumi.ComponentResource):
                                     },
                                     {"name": "LOG_DIR", "value": "/tmp/connect-logs"},
                                     {"name": "KAFKA_OPTS", "value": cconf.rest_jvm_option(f"{WORKER_DIR}/{cconf.JAAS_FILE}")},
+                                    *({"name": key, "value": value} for key, value in cconf.aws_environment().items()),
                                 ],
                                 "ports": [{"name": "rest", "containerPort": rest, "protocol": "TCP"}],
                                 "resources": resources(settings.config.connect_memory, "250m"),
@@ -209,7 +198,7 @@ class Connect(pulumi.ComponentResource):
                             }
                         ],
                         "volumes": [
-                            {"name": "plugins", "emptyDir": {"sizeLimit": "256Mi"}},
+                            {"name": "plugins", "emptyDir": {"sizeLimit": str(plugin_space)}},
                             {"name": "plugin-sources", "configMap": {"name": "connect-plugins"}},
                             {"name": "worker", "configMap": {"name": "connect-worker"}},
                             {
@@ -258,3 +247,44 @@ class Connect(pulumi.ComponentResource):
         self.rest_password = pulumi.Output.secret(rest_password.result)
         self.register_outputs({"url": self.url, "hostUrl": self.host_url, "restUser": self.rest_user,
                                "restPassword": self.rest_password})
+
+    @staticmethod
+    def _installer(settings: Settings) -> dict:
+        return {
+            "name": "install-plugins",
+            "image": cconf.INSTALLER_IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "command": [
+                "java", f"{PLUGIN_FILES_DIR}/{INSTALLER}", f"{PLUGIN_FILES_DIR}/{MANIFEST}",
+                cconf.PLUGIN_PATH, PLUGIN_CACHE,
+            ],
+            "env": [
+                {"name": "PLUGIN_REPOSITORY", "value": settings.config.plugin_repository},
+                {"name": "HOME", "value": "/tmp"},
+                {"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx192m -XX:TieredStopAtLevel=1"},
+            ],
+            "resources": resources(INSTALLER_MEMORY, "100m"),
+            "securityContext": container_security_context(),
+            "volumeMounts": [
+                {"name": "plugins", "mountPath": cconf.PLUGIN_PATH},
+                {"name": "plugin-sources", "mountPath": PLUGIN_FILES_DIR, "readOnly": True},
+                {"name": "plugin-cache", "mountPath": PLUGIN_CACHE},
+                {"name": "tmp", "mountPath": "/tmp"},
+            ],
+        }
+
+    @staticmethod
+    def _control_topic(settings: Settings) -> dict:
+        return {
+            "name": "iceberg-control-topic",
+            "image": cconf.IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["/opt/kafka/bin/kafka-topics.sh", *cconf.control_topic_arguments(settings)],
+            "env": [
+                {"name": "KAFKA_HEAP_OPTS", "value": "-Xmx128m"},
+                {"name": "LOG_DIR", "value": "/tmp/topic-tool-logs"},
+            ],
+            "resources": resources(TOPIC_TOOL_MEMORY, "100m"),
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }

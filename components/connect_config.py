@@ -42,6 +42,12 @@ POSTGRES_PASSWORD_FILE = CDC_PASSWORD_KEY
 S3_CREDENTIALS_SECRET = "s3-sink-credentials"
 ACCESS_KEY_ID_FILE = "aws-access-key-id"
 SECRET_ACCESS_KEY_FILE = "aws-secret-access-key"
+# The same key as an AWS shared-credentials file: Iceberg's Glue client takes its credentials only
+# from the AWS SDK's default chain, which reads the file AWS_SHARED_CREDENTIALS_FILE names.
+AWS_PROFILE_FILE = "aws-credentials"
+# Where Iceberg's sink workers and its commit coordinator talk: one partition (the coordinator reads
+# every worker's results in order), durable like every topic of the stack.
+ICEBERG_CONTROL_TOPIC = "iceberg-control"
 
 GROUP_ID = "data-ingestion-connect"
 CONFIG_TOPIC = "connect-configs"
@@ -203,6 +209,32 @@ def worker_properties(
         "topic.creation.enable": "true",
         "task.shutdown.graceful.timeout.ms": "10000",
     }
+
+
+def aws_profile(access_key_id: str, secret_access_key: str) -> str:
+    """The sink's key as the AWS SDK's shared-credentials file (its default profile)."""
+    return f"[default]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret_access_key}\n"
+
+
+def aws_environment(secrets_dir: str = SECRETS_DIR) -> dict[str, str]:
+    """What the worker's AWS SDK reads: the sink's key file, and no instance metadata to probe (Kind
+    does not run on EC2; each probe would stall a client's start)."""
+    return {
+        "AWS_SHARED_CREDENTIALS_FILE": f"{secrets_dir}/{S3_CREDENTIALS}/{AWS_PROFILE_FILE}",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def control_topic_arguments(settings: Settings, bootstrap: str | None = None) -> list[str]:
+    """kafka-topics.sh's arguments that create the Iceberg sink's control topic, if it is not there
+    (brokers create no topic on their own here): run by the Connect pod before the worker starts."""
+    return [
+        "--bootstrap-server", bootstrap or bootstrap_servers(settings),
+        "--create", "--if-not-exists", "--topic", ICEBERG_CONTROL_TOPIC,
+        "--partitions", "1", "--replication-factor", str(settings.replication_factor),
+        "--config", f"min.insync.replicas={settings.min_insync_replicas}",
+        "--config", "cleanup.policy=delete",
+    ]
 
 
 def schema_registry_environment(settings: Settings) -> dict[str, str]:

@@ -11,6 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
+from .iceberg_jars import ICEBERG_SINK_JARS, ICEBERG_VERSION
 from .kafka_config import KAFKA_VERSION
 
 CONNECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "connect")
@@ -44,6 +45,7 @@ class Plugin:
     version: str
     class_name: str  # the connector or transformation class a config names
     archives: tuple[Artifact, ...] = ()
+    jars: tuple[Artifact, ...] = ()  # a plugin published as loose jars rather than an archive
     # Built from the sources in connect/<name>/ against these jars (which Connect itself provides at
     # run time, so they are not installed).
     compile_against: tuple[Artifact, ...] = ()
@@ -109,7 +111,23 @@ CLIENT_OVERRIDE_POLICY = own_plugin("client-override-allowlist", "dataingestion.
                                     "AllowlistOverridePolicy.java",
                                     "org.apache.kafka.connect.connector.policy.ConnectorClientConfigOverridePolicy")
 
-PLUGINS = (DEBEZIUM_POSTGRES, S3_SINK, RECORD_SIZE_LIMIT, CLIENT_OVERRIDE_POLICY)
+# Apache Iceberg's own sink, for archiveFormat iceberg: typed tables committed with their offsets.
+ICEBERG_SINK = Plugin(
+    name="iceberg-sink",
+    version=ICEBERG_VERSION,
+    class_name="org.apache.iceberg.connect.IcebergSinkConnector",
+    jars=tuple(Artifact(*row[:4], classifier=row[4] if len(row) > 4 else "") for row in ICEBERG_SINK_JARS),
+)
+
+COMMON_PLUGINS = (DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, CLIENT_OVERRIDE_POLICY)
+ARCHIVE_SINKS = {"jsonl": S3_SINK, "iceberg": ICEBERG_SINK}
+# Every plugin the project declares, whichever archive format a stack chooses.
+PLUGINS = (*COMMON_PLUGINS, *ARCHIVE_SINKS.values())
+
+
+def plugins_for(archive_format: str) -> tuple[Plugin, ...]:
+    """What a stack's Connect workers install: the source's plugins and its archive format's sink."""
+    return (*COMMON_PLUGINS, ARCHIVE_SINKS[archive_format])
 
 
 def _read(*path: str) -> str:
@@ -121,14 +139,16 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def plugin_files() -> dict[str, str]:
+def plugin_files(plugins: tuple[Plugin, ...] = PLUGINS) -> dict[str, str]:
     """File name → content: the manifest, the installer and every source it compiles (one flat
     directory, as a ConfigMap mounts it)."""
     files: dict[str, str] = {INSTALLER: _read(INSTALLER)}
     lines = ["# plugin\tkind\tlocation\tsha256 (or, for a service, the implementation)"]
-    for plugin in PLUGINS:
+    for plugin in plugins:
         for archive in plugin.archives:
             lines.append(f"{plugin.name}\tarchive\t{archive.path}\t{archive.sha256}")
+        for jar in plugin.jars:
+            lines.append(f"{plugin.name}\tjar\t{jar.path}\t{jar.sha256}")
         for jar in plugin.compile_against:
             lines.append(f"{plugin.name}\tclasspath\t{jar.path}\t{jar.sha256}")
         for source in plugin.sources:

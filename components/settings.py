@@ -214,6 +214,11 @@ class StackConfig(BaseModel):
         description="Maven repository the Connect pods download their plugins from: Maven Central, or a "
         "mirror or proxy of it. The pinned sha256 of every file is checked either way.",
     )
+    archive_format: Literal["jsonl", "iceberg"] = Field(
+        "jsonl",
+        description="How changes are archived: jsonl (gzipped JSON lines, one object per batch) or iceberg "
+        "(an Iceberg changelog table per captured table, typed Parquet, cataloged in AWS Glue).",
+    )
     archive_region: str = Field("us-east-1", description="AWS region of the archive bucket.")
     archive_bucket_name: str = Field(
         "", description="Name of the archive bucket; empty means a unique name starting data-ingestion-<stack>-."
@@ -299,6 +304,11 @@ class Names:
 
         digest = hashlib.sha256(self.stack_slug.encode()).hexdigest()[:4]
         return auto_bucket_prefix(PROJECT, self.stack_slug, digest)
+
+    @property
+    def glue_database(self) -> str:
+        # Glue names hold lower-case letters, digits and '_'; Iceberg's Glue catalog refuses '-'.
+        return f"{PROJECT}_{self.stack_slug}".replace("-", "_")
 
     @property
     def kubeconfig_path(self) -> str:

@@ -35,6 +35,7 @@ import javax.tools.ToolProvider;
  * Manifest lines are tab-separated: plugin, kind, location, sha256 (or, for a service, the class).
  * Downloads are located by their path in the Maven repository PLUGIN_REPOSITORY (Central or a mirror).
  *   archive    a .tar.gz of the plugin's jars, unpacked without its top directory
+ *   jar        one of the plugin's jars, for a plugin published as jars rather than an archive
  *   classpath  a jar needed only to compile the plugin's sources
  *   source     a .java file beside the manifest, compiled into <plugin>.jar
  *   service    a ServiceLoader entry of <plugin>.jar: interface, then implementation
@@ -77,6 +78,11 @@ public class InstallPlugins {
       Path target = pluginDir.resolve(e.plugin());
       switch (e.kind()) {
         case "archive" -> unpackTarGz(keep(kept, fetch(http, repository, e, cache)), target);
+        case "jar" -> {
+          Files.createDirectories(target);
+          Files.copy(keep(kept, fetch(http, repository, e, cache)), target.resolve(fileName(e.location())),
+              StandardCopyOption.REPLACE_EXISTING);
+        }
         case "classpath" -> plugin.classpath.add(keep(kept, fetch(http, repository, e, cache)));
         case "source" -> {
           Path source = manifest.getParent().resolve(e.location());

@@ -14,15 +14,22 @@ from components import connect_config as cconf
 from components import kafka_config as kconf
 from components import postgres_config as pgconf
 from components.capture import INTERNAL_SCHEMA
-from components.plugins import DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, S3_SINK
+from components.plugins import DEBEZIUM_POSTGRES, ICEBERG_SINK, RECORD_SIZE_LIMIT, S3_SINK
+from components.quantity import Memory
 from components.settings import Settings
 
 SOURCE_NAME = "postgres-source"
-SINK_NAME = "s3-sink"
+SINK_NAME = "s3-sink"  # archiveFormat jsonl: the name its committed offsets are kept under
+ICEBERG_SINK_NAME = "iceberg-sink"
 TOPIC_PREFIX = "cdc"
 # What a record adds to its key and value in the producer's size check: headers, timestamp, framing.
 RECORD_FRAMING = 1024
 BYTES_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
+JSON_CONVERTER = cconf.JSON_CONVERTER
+ICEBERG_CHANGELOG_TRANSFORM = "org.apache.iceberg.connect.transforms.DebeziumTransform"
+# How often Iceberg's sink commits what its workers wrote (a snapshot per table, with the offsets):
+# as often as the JSONL sink closes its objects, so both archives trail the database alike.
+ICEBERG_COMMIT_INTERVAL_MS = 30000
 # Change topics: enough partitions for the sink to spread over tasks later, few enough for 2 cores.
 TOPIC_PARTITIONS = 3
 
@@ -69,6 +76,11 @@ def execute_snapshot_signal(tables: list[str]) -> tuple[str, str, str]:
     return f"snapshot-{uuid.uuid4()}", "execute-snapshot", json.dumps(data)
 
 
+def sink_name(settings: Settings) -> str:
+    """The archive sink connector of the stack's archiveFormat."""
+    return ICEBERG_SINK_NAME if settings.config.archive_format == "iceberg" else SINK_NAME
+
+
 def sink_group(name: str = SINK_NAME) -> str:
     """The consumer group Kafka Connect gives a sink connector: its committed offsets are what the
     sink has archived."""
@@ -111,7 +123,7 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
             f"INSERT INTO {pgconf.HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
             "ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at"
         ),
-        # numeric stays exact (as a string); jsonb arrives as its JSON text.
+        # numeric stays exact (as a string, or for Iceberg a decimal); jsonb arrives as its JSON text.
         "decimal.handling.mode": "string",
         "tombstones.on.delete": "true",
         # Change topics are created on first write, durable like every topic of the stack.
@@ -133,7 +145,102 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "transforms": "recordSizeLimit",
         "transforms.recordSizeLimit.type": RECORD_SIZE_LIMIT.class_name,
         "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
+        **_typed_records(settings),
     }
+
+
+def _typed_records(settings: Settings) -> dict[str, str]:
+    """For an Iceberg archive, each change carries its schema, so that the sink creates typed
+    columns (numeric as a decimal of its scale, not as text); the JSONL archive keeps records bare."""
+    if settings.config.archive_format != "iceberg":
+        return {}
+    return {
+        "decimal.handling.mode": "precise",
+        "key.converter": JSON_CONVERTER,
+        "key.converter.schemas.enable": "true",
+        "value.converter": JSON_CONVERTER,
+        "value.converter.schemas.enable": "true",
+    }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Where Iceberg's sink keeps its tables: a Glue database, the warehouse under the archive prefix."""
+
+    database: str
+    bucket: Bucket
+
+
+def iceberg_table(catalog: Catalog, table: str) -> str:
+    """The Iceberg table of a captured table `schema.table`: `<database>.<schema>_<table>`."""
+    schema, name = table.split(".", 1)
+    return f"{catalog.database}.{schema}_{name}"
+
+
+def iceberg_write_sizes(settings: Settings) -> dict[str, Memory]:
+    """Parquet's sizes, from the worker's heap: a writer holds a row group in memory per open file
+    (one per table and day written since the last commit), so a dozen must fit with room to spare."""
+    heap = cconf.connect_heap(settings)
+    row_group = Memory.mebibytes(max(4, min(32, heap.mib // 48)))
+    return {"row_group": row_group, "target_file": Memory.mebibytes(row_group.mib * 16)}
+
+
+def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
+    """Apache Iceberg's sink: an append-only changelog table per captured table, committed with the
+    offsets it has read, so that a restart neither loses nor repeats a change."""
+    bucket = catalog.bucket
+    sizes = iceberg_write_sizes(settings)
+    table_props = "iceberg.tables.auto-create-props"
+    config = {
+        "connector.class": ICEBERG_SINK.class_name,
+        "tasks.max": "1",
+        "topics.regex": CHANGE_TOPIC_PATTERN,
+        "key.converter": JSON_CONVERTER,
+        "key.converter.schemas.enable": "true",
+        "value.converter": JSON_CONVERTER,
+        "value.converter.schemas.enable": "true",
+        # Each change becomes a row: the after-image (a delete's before-image), with _cdc.op (I, U,
+        # D), _cdc.ts, _cdc.offset, _cdc.source and _cdc.key beside it; _cdc.target names its table.
+        "transforms": "changelog",
+        "transforms.changelog.type": ICEBERG_CHANGELOG_TRANSFORM,
+        "transforms.changelog.cdc.target.pattern": iceberg_table(catalog, "{db}.{table}"),
+        "iceberg.tables.dynamic-enabled": "true",
+        "iceberg.tables.route-field": "_cdc.target",
+        # A table created later in a captured schema gets its Iceberg table on its first change, and
+        # a column added to it a column in that table.
+        "iceberg.tables.auto-create-enabled": "true",
+        "iceberg.tables.evolve-schema-enabled": "true",
+        "iceberg.tables.default-partition-by": "day(_cdc.ts)",
+        f"{table_props}.format-version": "2",
+        f"{table_props}.write.format.default": "parquet",
+        f"{table_props}.write.parquet.compression-codec": "zstd",
+        f"{table_props}.write.parquet.row-group-size-bytes": str(sizes["row_group"].bytes),
+        f"{table_props}.write.target-file-size-bytes": str(sizes["target_file"].bytes),
+        "iceberg.control.topic": cconf.ICEBERG_CONTROL_TOPIC,
+        "iceberg.control.commit.interval-ms": str(ICEBERG_COMMIT_INTERVAL_MS),
+        "iceberg.catalog.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        "iceberg.catalog.warehouse": f"s3://{bucket.name}/{bucket.prefix}",
+        "iceberg.catalog.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        "iceberg.catalog.client.region": bucket.region,
+        # Credentials: the SDK's default chain, i.e. the worker's mounted key file (aws_environment).
+        # The control topic's clients take the worker's own bootstrap servers.
+        "errors.tolerance": "none",
+        **cconf.client_overrides("consumer", cconf.sink_consumer(settings)),
+    }
+    if bucket.endpoint:
+        config["iceberg.catalog.glue.endpoint"] = bucket.endpoint
+        config["iceberg.catalog.s3.endpoint"] = bucket.endpoint
+        config["iceberg.catalog.s3.path-style-access"] = "true"
+    return config
+
+
+def archive_sink(settings: Settings, bucket: Bucket, database: str | None = None,
+                 secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None) -> dict[str, str]:
+    """The stack's archive sink: Iceberg's into the Glue database, or the JSONL sink."""
+    if settings.config.archive_format == "iceberg":
+        assert database is not None, "an Iceberg archive needs its Glue database"
+        return iceberg_sink(settings, Catalog(database, bucket))
+    return s3_sink(settings, bucket, secrets_dir=secrets_dir, kafka_bootstrap=kafka_bootstrap)
 
 
 def s3_sink(

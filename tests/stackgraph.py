@@ -125,6 +125,8 @@ class EchoMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:kms/getKey:getKey":
             return {"arn": f"arn:aws:kms:us-east-1:{FAKE_ACCOUNT}:key/{FAKE_KMS_KEY_ID}", "keyId": args.args["keyId"]}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/operator", "userId": "AIDAOPERATOR"}
         return {}
 
 

@@ -8,6 +8,7 @@ from components.settings import SettingsError, parse_settings
 from tests.iam import ALLOWED, DENIED, IMPLICITLY_DENIED, evaluate
 from tests.stackgraph import (
     FAKE_ACCESS_KEY_ID,
+    FAKE_ACCOUNT,
     FAKE_BUCKET_SUFFIX,
     FAKE_KMS_KEY_ID,
     FAKE_SECRET_ACCESS_KEY,
@@ -147,9 +148,52 @@ def test_sse_kms_with_an_alias_encrypts_by_the_key_and_lets_the_sink_use_it():
 
 def test_the_sink_key_stays_secret_and_outputs_name_the_archive(graph):
     outputs = graph.outputs["archive"]
-    assert outputs == {"bucket": AUTO_BUCKET, "arn": BUCKET_ARN, "region": "us-east-1", "prefix": "cdc"}
+    assert outputs == {"bucket": AUTO_BUCKET, "arn": BUCKET_ARN, "region": "us-east-1", "prefix": "cdc", "format": "jsonl"}
     text = json.dumps(plain(graph.outputs_wire))
     assert FAKE_SECRET_ACCESS_KEY not in text and FAKE_ACCESS_KEY_ID not in text
+
+
+GLUE_DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
+
+
+def test_a_jsonl_archive_has_no_catalog(graph):
+    assert graph.of_type(GLUE_DATABASE) == []
+
+
+def test_an_iceberg_archive_is_cataloged_in_a_glue_database_of_its_own_kept_with_the_bucket():
+    graph = run_stack("dev-alice", {"archiveFormat": "iceberg"})
+    database = graph.one(GLUE_DATABASE)
+    assert database.inputs["name"] == "data_ingestion_dev_alice"
+    assert database.inputs["locationUri"].startswith("s3://data-ingestion-dev-alice-") and database.inputs["locationUri"].endswith("/cdc")
+    assert database.retain_on_delete, "the catalog describes the kept data: it stays with the bucket"
+    assert graph.outputs["archive"]["glueDatabase"] == "data_ingestion_dev_alice"
+    assert not run_stack("dev", {"archiveFormat": "iceberg", "archiveDisposable": "true"}).one(GLUE_DATABASE).retain_on_delete
+
+
+def test_the_iceberg_sink_may_keep_its_tables_and_files_and_nothing_else():
+    graph = run_stack("dev", {"archiveFormat": "iceberg"})
+    policy = sink_policy(graph)
+    bucket_arn = policy["Statement"][0]["Resource"][0].removesuffix("/cdc/*")
+    glue = f"arn:aws:glue:us-east-1:{FAKE_ACCOUNT}"
+    table = f"{glue}:table/data_ingestion_dev/inventory_customers"
+    data_file = f"{bucket_arn}/cdc/data_ingestion_dev.db/inventory_customers/data/00000-0.parquet"
+    for action, resource in [
+        ("s3:PutObject", data_file), ("s3:GetObject", data_file), ("s3:DeleteObject", data_file),
+        ("glue:GetDatabase", f"{glue}:database/data_ingestion_dev"), ("glue:GetDatabase", f"{glue}:catalog"),
+        ("glue:GetTable", table), ("glue:CreateTable", table), ("glue:UpdateTable", table),
+    ]:
+        assert evaluate(policy, action, resource) == ALLOWED, (action, resource)
+    for action, resource in [
+        ("s3:GetObject", f"{bucket_arn}/elsewhere/x"),
+        ("s3:ListBucket", bucket_arn),
+        ("glue:DeleteTable", table),
+        ("glue:CreateTable", f"{glue}:table/other_database/inventory_customers"),
+        ("glue:DeleteDatabase", f"{glue}:database/data_ingestion_dev"),
+        ("glue:CreateTable", f"arn:aws:glue:eu-west-1:{FAKE_ACCOUNT}:table/data_ingestion_dev/x"),
+    ]:
+        assert evaluate(policy, action, resource) == IMPLICITLY_DENIED, (action, resource)
+    actions = [action for statement in policy["Statement"] for action in statement["Action"]]
+    assert not any("*" in action for action in actions)
 
 
 def test_the_region_list_matches_the_aws_sdk():

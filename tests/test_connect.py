@@ -6,7 +6,7 @@ import pytest
 
 from components import connect_config as cconf
 from components.kafka_config import KAFKA_VERSION
-from components.plugins import MANIFEST, PLUGINS, plugin_files
+from components.plugins import ICEBERG_SINK, MANIFEST, PLUGINS, plugin_files, plugins_for
 from components.quantity import Memory
 from components.settings import SettingsError, parse_settings
 from tests.stackgraph import (SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain,
@@ -159,7 +159,7 @@ def test_the_worker_runs_the_pinned_kafka_and_reads_plugins_from_plugin_path(gra
 
 def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
     spec = pod(graph, "connect")
-    [installer] = spec["initContainers"]
+    [installer] = spec["initContainers"]  # with archiveFormat jsonl, nothing else runs first
     assert installer["image"].startswith("eclipse-temurin:17.") and "latest" not in installer["image"]
     assert installer["command"][:3] == [
         "java", "/etc/connect/plugin-sources/InstallPlugins.java", "/etc/connect/plugin-sources/plugins.tsv"
@@ -167,7 +167,37 @@ def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
     assert installer["command"][3] == cconf.PLUGIN_PATH
     assert env(installer)["PLUGIN_REPOSITORY"] == "https://repo1.maven.org/maven2"
     assert installer["securityContext"]["runAsNonRoot"] is True
-    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files()
+    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for("jsonl"))
+
+
+def test_an_iceberg_stack_installs_icebergs_sink_and_creates_its_control_topic_first():
+    graph = run_stack("dev", {"archiveFormat": "iceberg"})
+    spec = pod(graph, "connect")
+    installer, control_topic = spec["initContainers"]
+    manifest = graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"][MANIFEST]
+    installed = {line.split("\t")[0] for line in manifest.splitlines() if not line.startswith("#")}
+    assert installed == {"debezium-connector-postgres", "record-size-limit", "client-override-allowlist", "iceberg-sink"}
+    jars = [line.split("\t") for line in manifest.splitlines() if "\tjar\t" in line]
+    assert len(jars) == len(ICEBERG_SINK.jars) > 80
+    assert any(path.startswith("org/apache/iceberg/iceberg-kafka-connect/1.12.0/") for _, _, path, _ in jars)
+    assert not any("/slf4j-" in path or "/kafka-clients/" in path for _, _, path, _ in jars), "the worker provides these"
+    # The downloads and the installed jars both fit their volumes.
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert volumes["plugins"]["emptyDir"]["sizeLimit"] == "512Mi"
+    [claim] = graph.one("kubernetes:apps/v1:StatefulSet", "connect").inputs["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "512Mi"
+
+    assert control_topic["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    command = control_topic["command"]
+    assert command[0] == "/opt/kafka/bin/kafka-topics.sh" and "--if-not-exists" in command
+    assert command[command.index("--topic") + 1] == cconf.ICEBERG_CONTROL_TOPIC
+    assert command[command.index("--replication-factor") + 1] == "3"
+    assert "min.insync.replicas=2" in command
+    assert control_topic["securityContext"]["runAsNonRoot"] is True
+    # The worker's AWS SDK reads the sink's key from the mounted Secret, never from an env value.
+    [worker] = spec["containers"]
+    assert env(worker)["AWS_SHARED_CREDENTIALS_FILE"] == f"{cconf.SECRETS_DIR}/{cconf.S3_CREDENTIALS}/{cconf.AWS_PROFILE_FILE}"
+    assert not any("aws_secret" in str(value).lower() or "AKIA" in str(value) for value in env(worker).values())
 
 
 def test_every_plugin_is_pinned_with_a_checksum():
@@ -175,8 +205,9 @@ def test_every_plugin_is_pinned_with_a_checksum():
     entries = [line.split("\t") for line in manifest.splitlines() if not line.startswith("#")]
     names = {plugin.name for plugin in PLUGINS}
     assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink", "record-size-limit",
-                                                        "client-override-allowlist"}
-    downloads = [entry for entry in entries if entry[1] in ("archive", "classpath")]
+                                                        "client-override-allowlist", "iceberg-sink"}
+    downloads = [entry for entry in entries if entry[1] in ("archive", "jar", "classpath")]
+    assert len({(plugin, path) for plugin, _, path, _ in downloads}) == len(downloads), "declared once per plugin"
     assert downloads
     for _, _, path, sha in downloads:
         # A path in the Maven repository the stack names (pluginRepository), pinned by its sha256.
@@ -197,6 +228,7 @@ def test_the_sink_key_reaches_the_worker_only_as_a_secret_file(graph):
     assert data[SECRET_SIG] == SECRET_MARK  # the whole map is a Pulumi secret
     assert data["value"] == {
         "aws-access-key-id": FAKE_ACCESS_KEY_ID, "aws-secret-access-key": FAKE_SECRET_ACCESS_KEY,
+        "aws-credentials": cconf.aws_profile(FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY),
     }
     assert FAKE_SECRET_ACCESS_KEY not in json.dumps(plain(secret.wire))
     spec = pod(graph, "connect")

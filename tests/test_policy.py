@@ -16,9 +16,9 @@ from policy import rules
 from tests.stackgraph import SECRET_SIG, Graph, run_stack
 
 
-@pytest.fixture(scope="module")
-def graph():
-    return run_stack("dev")
+@pytest.fixture(scope="module", params=["jsonl", "iceberg"])
+def graph(request):
+    return run_stack("dev", {"archiveFormat": request.param})
 
 
 def options() -> PolicyResourceOptions:

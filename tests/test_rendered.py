@@ -30,9 +30,9 @@ ALLOWED_VOLUMES = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "
                    "ephemeral"}
 
 
-@pytest.fixture(scope="module")
-def graph():
-    return run_stack("dev")
+@pytest.fixture(scope="module", params=["jsonl", "iceberg"])
+def graph(request):
+    return run_stack("dev", {"archiveFormat": request.param})
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_no_secret_value_is_rendered(tmp_path, graph):
         assert secret not in text
     assert "<redacted>" in text
     connectors = json.loads((tmp_path / "dev" / "connectors.json").read_text())
-    assert set(connectors) == {"postgres-source", "s3-sink"}
+    assert set(connectors) == {"postgres-source", "s3-sink" if graph.outputs["archive"]["format"] == "jsonl" else "iceberg-sink"}
 
 
 def test_checkov_finds_nothing_beyond_the_justified_skips(tmp_path, graph):
