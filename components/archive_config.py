@@ -42,10 +42,12 @@ SINK_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")  # Decrypt: multipart 
 # What Iceberg's sink does under the prefix besides writing: it reads a table's metadata back to
 # commit the next snapshot, and deletes the files of a write it aborted.
 ICEBERG_OBJECT_ACTIONS = ("s3:GetObject", "s3:DeleteObject")
-# What it does in its Glue database: finds the database (GetDatabase), looks a table up (GetTable),
-# creates one when a captured table first appears (CreateTable), and commits each snapshot by
-# pointing the table at its new metadata file (UpdateTable).
-ICEBERG_GLUE_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable")
+# What it does in its Glue database: asks for the database before it creates a table and takes
+# "already exists" for an answer (CreateDatabase, scoped to this one database), finds it
+# (GetDatabase), looks a table up (GetTable), creates one when a captured table first appears
+# (CreateTable), and commits each snapshot by pointing the table at its new metadata (UpdateTable).
+ICEBERG_GLUE_ACTIONS = ("glue:CreateDatabase", "glue:GetDatabase", "glue:GetTable", "glue:CreateTable",
+                        "glue:UpdateTable")
 
 _KMS_ARN = re.compile(
     r"^arn:aws(-[a-z]+)*:kms:(?P<region>[a-z0-9-]+):\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)$"

@@ -36,6 +36,12 @@ def endpoints(stack: str) -> smoke.Endpoints:
     password = base64.b64decode(encoded).decode()
     host, port = outputs["postgres"]["host"].rsplit(":", 1)
     archive = outputs["archive"]
+    if archive.get("format") == "iceberg":
+        # The marker and completeness checks read JSONL objects and the JSONL sink's offsets.
+        sys.exit(f"stack {stack} archives to Iceberg tables (Glue database {archive.get('glueDatabase')}); "
+                 "make verify and make status check the JSONL archive only so far. Read the tables as the "
+                 "README's 'The Iceberg archive' section shows, and the sink's state with "
+                 f"`curl -u operator:<password> {outputs['connect']['host']}/connectors/iceberg-sink/status`.")
 
     def s3():
         import boto3

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
+from moto.glue.responses import GlueResponse
 from moto.server import ThreadedMotoServer
 
 from tests.net import free_port
@@ -23,6 +24,22 @@ from tests.stackgraph import Graph
 REGION = "us-east-1"
 # Setup runs before moto enforces IAM; these credentials stand in for the operator's own.
 OPERATOR = {"aws_access_key_id": "AKIAOPERATOR0000TEST", "aws_secret_access_key": "operator-secret"}
+
+
+def _glue_resource(response) -> str:
+    """The ARN Glue authorises a call against. moto checks every Glue call against "*", which a
+    policy scoped to one database never allows; AWS checks the table's (or database's) own ARN."""
+    body = json.loads(response.body or "{}")
+    base = f"arn:aws:glue:{response.region}:{response.current_account}"
+    table = body.get("Name") or (body.get("TableInput") or {}).get("Name")
+    if database := body.get("DatabaseName"):
+        return f"{base}:table/{database}/{table}" if table else f"{base}:database/{database}"
+    if database := body.get("Name") or (body.get("DatabaseInput") or {}).get("Name"):
+        return f"{base}:database/{database}"
+    return f"{base}:catalog"
+
+
+GlueResponse._determine_resource = _glue_resource
 
 
 class FakeAws:
@@ -82,6 +99,7 @@ class ArchiveInAws:
     prefix: str
     sink_user: str
     sink_credentials: dict[str, str]
+    glue_database: str | None = None
 
 
 def apply_archive(graph: Graph, aws: FakeAws, prefix: str) -> ArchiveInAws:
@@ -128,6 +146,11 @@ def apply_archive(graph: Graph, aws: FakeAws, prefix: str) -> ArchiveInAws:
         Bucket=bucket, LifecycleConfiguration={"Rules": _api_shape(lifecycle["rules"])}
     )
 
+    databases = graph.of_type("aws:glue/catalogDatabase:CatalogDatabase")
+    for database in databases:
+        aws.client("glue").create_database(DatabaseInput={
+            "Name": database.inputs["name"], "Description": database.inputs["description"],
+            "LocationUri": f"s3://{bucket}/{prefix}"})
     user = graph.one("aws:iam/user:User")
     user_name = f"{user.name}-sink"
     iam.create_user(UserName=user_name, Path=user.inputs["path"])
@@ -139,6 +162,7 @@ def apply_archive(graph: Graph, aws: FakeAws, prefix: str) -> ArchiveInAws:
         prefix=prefix,
         sink_user=user_name,
         sink_credentials={"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]},
+        glue_database=databases[0].inputs["name"] if databases else None,
     )
 
 

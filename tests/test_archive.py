@@ -180,6 +180,7 @@ def test_the_iceberg_sink_may_keep_its_tables_and_files_and_nothing_else():
     for action, resource in [
         ("s3:PutObject", data_file), ("s3:GetObject", data_file), ("s3:DeleteObject", data_file),
         ("glue:GetDatabase", f"{glue}:database/data_ingestion_dev"), ("glue:GetDatabase", f"{glue}:catalog"),
+        ("glue:CreateDatabase", f"{glue}:database/data_ingestion_dev"),
         ("glue:GetTable", table), ("glue:CreateTable", table), ("glue:UpdateTable", table),
     ]:
         assert evaluate(policy, action, resource) == ALLOWED, (action, resource)
@@ -189,6 +190,7 @@ def test_the_iceberg_sink_may_keep_its_tables_and_files_and_nothing_else():
         ("glue:DeleteTable", table),
         ("glue:CreateTable", f"{glue}:table/other_database/inventory_customers"),
         ("glue:DeleteDatabase", f"{glue}:database/data_ingestion_dev"),
+        ("glue:CreateDatabase", f"{glue}:database/another_database"),
         ("glue:CreateTable", f"arn:aws:glue:eu-west-1:{FAKE_ACCOUNT}:table/data_ingestion_dev/x"),
     ]:
         assert evaluate(policy, action, resource) == IMPLICITLY_DENIED, (action, resource)

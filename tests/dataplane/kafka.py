@@ -122,6 +122,14 @@ class KafkaCluster:
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{node.internal_port}" for node in self.endpoints)
 
+    def topics_tool(self, arguments: list[str]) -> None:
+        """kafka-topics.sh with these arguments (its main class, on the same jars)."""
+        command = _java(self.libs, "-Xmx128m", self.root / "topics.log", self.log_config,
+                        "org.apache.kafka.tools.TopicCommand", *arguments)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"kafka-topics {' '.join(arguments)} failed:\n{result.stdout}{result.stderr}")
+
     def properties_path(self, ordinal: int) -> Path:
         return self.root / f"broker-{ordinal}.properties"
 
@@ -191,6 +199,7 @@ class ConnectWorker:
     def __init__(self, settings: Settings, kafka: KafkaCluster, plugin_dir: Path, secrets_dir: Path):
         self.settings = settings
         self.kafka = kafka
+        self.secrets_dir = secrets_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.root = Path(tempfile.mkdtemp(prefix="di-connect-"))
@@ -218,7 +227,8 @@ class ConnectWorker:
         jvm = (f"{jvm_heap_options(cconf.connect_heap(self.settings))} {cconf.CONNECT_JVM_OPTIONS} "
                f"{cconf.rest_jvm_option(str(self.jaas_path))}")
         # The worker config keeps its ${env:POD_IP} placeholder: the env provider resolves it here too.
-        env = {**os.environ, "POD_IP": "127.0.0.1"}
+        # As in the pod: the AWS SDK reads the sink's key from the mounted secrets, nothing else.
+        env = {**os.environ, "POD_IP": "127.0.0.1", **cconf.aws_environment(str(self.secrets_dir))}
         self.process = subprocess.Popen(
             _java(self.kafka.libs, jvm, self.log, _log_config(self.root),
                   "org.apache.kafka.connect.cli.ConnectDistributed", str(self.properties_path)),

@@ -20,6 +20,7 @@ import psycopg
 import requests
 from pulumi.runtime.proto import provider_pb2
 
+from components import connect_config as cconf
 from components import postgres_config as pgconf
 from components.postgres_config import CDC_PASSWORD_KEY, CDC_ROLE
 from components.settings import Settings, parse_settings
@@ -81,7 +82,7 @@ class Pipeline:
         self.aws = FakeAws()
         if self.with_s3_proxy:
             self.s3_proxy = FaultProxy(self.aws.port)
-        graph = run_stack("dev")
+        graph = run_stack("dev", {"archiveFormat": self.settings.config.archive_format})
         self.registered = connectors_of(graph)
         self.archive = apply_archive(graph, self.aws, prefix=self.settings.config.archive_prefix)
         self.region = graph.outputs["archive"]["region"]
@@ -91,6 +92,8 @@ class Pipeline:
         self.secrets_dir = self.root / "secrets"
         self._secret("s3", "aws-access-key-id", self.archive.sink_credentials["aws_access_key_id"])
         self._secret("s3", "aws-secret-access-key", self.archive.sink_credentials["aws_secret_access_key"])
+        self._secret("s3", cconf.AWS_PROFILE_FILE, cconf.aws_profile(self.archive.sink_credentials["aws_access_key_id"],
+                                                                      self.archive.sink_credentials["aws_secret_access_key"]))
         self._secret("postgres", CDC_PASSWORD_KEY, self.pg.cdc_password)
 
         plugin_dir = self.root / "plugin-path"
@@ -100,7 +103,13 @@ class Pipeline:
 
         self.plugin_dir = plugin_dir
         self.kafka = KafkaCluster(self.settings).start()
+        self._before_connect()
         self.connect = ConnectWorker(self.settings, self.kafka, plugin_dir, self.secrets_dir).start()
+
+    def _before_connect(self) -> None:
+        """What the Connect pod runs before its worker: for Iceberg, the control topic's creation."""
+        if self.settings.config.archive_format == "iceberg":
+            self.kafka.topics_tool(cconf.control_topic_arguments(self.settings, bootstrap=self.kafka.bootstrap))
 
     def replace_kafka(self) -> None:
         """A new Kafka cluster and Connect worker, empty, as after the Kind cluster is replaced:
@@ -108,6 +117,7 @@ class Pipeline:
         self.connect.stop()
         self.kafka.stop()
         self.kafka = KafkaCluster(self.settings).start()
+        self._before_connect()
         self.connect = ConnectWorker(self.settings, self.kafka, self.plugin_dir, self.secrets_dir).start()
 
     def _operator_credentials(self) -> dict[str, str]:
@@ -128,11 +138,15 @@ class Pipeline:
         database = configs.Database(host="127.0.0.1", port=self.pg.port)
         return configs.debezium_source(settings or self.settings, database, secrets_dir=str(self.secrets_dir))
 
+    @property
+    def sink_name(self) -> str:
+        return configs.sink_name(self.settings)
+
     def sink_config(self) -> dict[str, str]:
         endpoint = self.s3_proxy.endpoint if self.s3_proxy else self.aws.endpoint
         bucket = configs.Bucket(self.archive.bucket, self.region, self.archive.prefix, endpoint=endpoint)
-        return configs.s3_sink(self.settings, bucket, secrets_dir=str(self.secrets_dir),
-                               kafka_bootstrap=self.kafka.bootstrap)
+        return configs.archive_sink(self.settings, bucket, self.archive.glue_database, secrets_dir=str(self.secrets_dir),
+                                    kafka_bootstrap=self.kafka.bootstrap)
 
     def declared(self, name: str, config: dict[str, str], like: str = configs.SINK_NAME) -> dict[str, Any]:
         """The properties the program registers for connector `like` (the pickled provider included),
@@ -159,7 +173,7 @@ class Pipeline:
         """The database steps and both rendered connectors, created as `pulumi up` creates them
         (through the SDK's provider host, in the program's order; the connectors at once): Check,
         then Create, which for a connector returns once it has stayed RUNNING."""
-        wanted = {configs.SOURCE_NAME: self.source_config(), configs.SINK_NAME: self.sink_config()}
+        wanted = {configs.SOURCE_NAME: self.source_config(), self.sink_name: self.sink_config()}
         with ProviderHost() as host, ThreadPoolExecutor(len(wanted)) as pool:
             self.state = dict([host.up(CAPTURE, self.capture_step(self.settings))])
             created = [pool.submit(host.up, name, self.declared(name, config, like=name))
@@ -206,6 +220,27 @@ class Pipeline:
         """Archived records read by a snapshot (`op` `r`), per topic."""
         return Counter(record["topic"] for record in self.s3_records()
                        if record["value"] and record["value"]["op"] == "r")
+
+    def iceberg_catalog(self):
+        """The Glue catalog as a reader downstream sees it, through pyiceberg, with the operator's key."""
+        from pyiceberg.catalog.glue import GlueCatalog
+
+        key = {"access-key-id": self.operator["aws_access_key_id"],
+               "secret-access-key": self.operator["aws_secret_access_key"], "region": self.region}
+        return GlueCatalog("archive", **{f"{service}.{name}": value for service in ("glue", "s3")
+                                         for name, value in key.items()},
+                           **{"glue.endpoint": self.aws.endpoint, "s3.endpoint": self.aws.endpoint,
+                              "s3.force-virtual-addressing": "false"})
+
+    def iceberg_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of the changelog table of captured table `schema.table` (none before its first commit)."""
+        from pyiceberg.exceptions import NoSuchTableError
+
+        name = configs.iceberg_table(configs.Catalog(self.archive.glue_database, None), table)
+        try:
+            return self.iceberg_catalog().load_table(name).scan().to_arrow().to_pylist()
+        except NoSuchTableError:
+            return []
 
     def s3_client(self):
         """The operator's S3 client: reads everything, as a user's own credentials would."""
