@@ -52,6 +52,11 @@ class Plugin:
     sources: tuple[str, ...] = ()
     services: tuple[tuple[str, str], ...] = field(default=())
 
+    @property
+    def downloads(self) -> tuple[Artifact, ...]:
+        """Every file the installer fetches for this plugin."""
+        return (*self.archives, *self.jars, *self.compile_against)
+
 
 # What the project's own plugins compile against: Connect provides these jars at run time.
 CONNECT_API = (
@@ -111,13 +116,22 @@ CLIENT_OVERRIDE_POLICY = own_plugin("client-override-allowlist", "dataingestion.
                                     "AllowlistOverridePolicy.java",
                                     "org.apache.kafka.connect.connector.policy.ConnectorClientConfigOverridePolicy")
 
-# Apache Iceberg's own sink, for archiveFormat iceberg: typed tables committed with their offsets.
+# Apache Iceberg's own sink, for archiveFormat iceberg: tables committed with their offsets. Beside
+# its jars, compiled against them, ours: the changelog row (connect/iceberg-sink/ChangelogRow.java),
+# and its task with tables typed from Debezium's schemas, which Iceberg's sink does not read.
 ICEBERG_SINK = Plugin(
     name="iceberg-sink",
-    version=ICEBERG_VERSION,
-    class_name="org.apache.iceberg.connect.IcebergSinkConnector",
+    version=f"{ICEBERG_VERSION}+typed.1",
+    class_name="dataingestion.connect.iceberg.TypedIcebergSinkConnector",
     jars=tuple(Artifact(*row[:4], classifier=row[4] if len(row) > 4 else "") for row in ICEBERG_SINK_JARS),
+    compile_against=CONNECT_API,
+    sources=("ChangelogRow.java", "TypedIcebergSinkTask.java", "TypedIcebergSinkConnector.java"),
+    services=(
+        ("org.apache.kafka.connect.sink.SinkConnector", "dataingestion.connect.iceberg.TypedIcebergSinkConnector"),
+        ("org.apache.kafka.connect.transforms.Transformation", "dataingestion.connect.iceberg.ChangelogRow"),
+    ),
 )
+CHANGELOG_ROW = "dataingestion.connect.iceberg.ChangelogRow"
 
 COMMON_PLUGINS = (DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, CLIENT_OVERRIDE_POLICY)
 ARCHIVE_SINKS = {"jsonl": S3_SINK, "iceberg": ICEBERG_SINK}

@@ -37,7 +37,8 @@ import javax.tools.ToolProvider;
  *   archive    a .tar.gz of the plugin's jars, unpacked without its top directory
  *   jar        one of the plugin's jars, for a plugin published as jars rather than an archive
  *   classpath  a jar needed only to compile the plugin's sources
- *   source     a .java file beside the manifest, compiled into <plugin>.jar
+ *   source     a .java file beside the manifest, compiled into <plugin>.jar (against the classpath
+ *              entries and the plugin's own jars)
  *   service    a ServiceLoader entry of <plugin>.jar: interface, then implementation
  */
 public class InstallPlugins {
@@ -237,8 +238,16 @@ public class InstallPlugins {
       throw new IllegalStateException("plugin " + name + " is built from source and needs a JDK, not a JRE");
     }
     Path classes = Files.createTempDirectory("classes");
+    // Sources that extend a plugin published as jars compile against those jars too.
+    List<String> classpath = new ArrayList<>(plugin.classpath.stream().map(Path::toString).toList());
+    if (Files.isDirectory(target)) {
+      try (Stream<Path> installed = Files.list(target)) {
+        installed.filter(path -> path.toString().endsWith(".jar") && !path.getFileName().toString().equals(name + ".jar"))
+            .sorted().forEach(path -> classpath.add(path.toString()));
+      }
+    }
     List<String> arguments = new ArrayList<>(List.of("--release", "17", "-nowarn", "-d", classes.toString(),
-        "-cp", String.join(java.io.File.pathSeparator, plugin.classpath.stream().map(Path::toString).toList())));
+        "-cp", String.join(java.io.File.pathSeparator, classpath)));
     plugin.sources.forEach(source -> arguments.add(source.toString()));
     ByteArrayOutputStream errors = new ByteArrayOutputStream();
     if (javac.run(null, null, errors, arguments.toArray(String[]::new)) != 0) {

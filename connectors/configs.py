@@ -14,7 +14,7 @@ from components import connect_config as cconf
 from components import kafka_config as kconf
 from components import postgres_config as pgconf
 from components.capture import INTERNAL_SCHEMA
-from components.plugins import DEBEZIUM_POSTGRES, ICEBERG_SINK, RECORD_SIZE_LIMIT, S3_SINK
+from components.plugins import CHANGELOG_ROW, DEBEZIUM_POSTGRES, ICEBERG_SINK, RECORD_SIZE_LIMIT, S3_SINK
 from components.quantity import Memory
 from components.settings import Settings
 
@@ -26,7 +26,6 @@ TOPIC_PREFIX = "cdc"
 RECORD_FRAMING = 1024
 BYTES_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 JSON_CONVERTER = cconf.JSON_CONVERTER
-ICEBERG_CHANGELOG_TRANSFORM = "org.apache.iceberg.connect.transforms.DebeziumTransform"
 # How often Iceberg's sink commits what its workers wrote (a snapshot per table, with the offsets):
 # as often as the JSONL sink closes its objects, so both archives trail the database alike.
 ICEBERG_COMMIT_INTERVAL_MS = 30000
@@ -171,10 +170,11 @@ class Catalog:
     bucket: Bucket
 
 
-def iceberg_table(catalog: Catalog, table: str) -> str:
-    """The Iceberg table of a captured table `schema.table`: `<database>.<schema>_<table>`."""
+def iceberg_table(database: str, table: str) -> str:
+    """The Iceberg table of a captured table `schema.table`: `<database>.<schema>_<table>`, as
+    ChangelogRow names it."""
     schema, name = table.split(".", 1)
-    return f"{catalog.database}.{schema}_{name}"
+    return f"{database}.{schema}_{name}".lower()
 
 
 def iceberg_write_sizes(settings: Settings) -> dict[str, Memory]:
@@ -199,18 +199,20 @@ def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
         "key.converter.schemas.enable": "true",
         "value.converter": JSON_CONVERTER,
         "value.converter.schemas.enable": "true",
-        # Each change becomes a row: the after-image (a delete's before-image), with _cdc.op (I, U,
-        # D), _cdc.ts, _cdc.offset, _cdc.source and _cdc.key beside it; _cdc.target names its table.
+        # Each change becomes a row: the after-image (a delete's before-image), with _cdc.op (c, r,
+        # u, d), _cdc.committed_at, _cdc.lsn, _cdc.topic/partition/offset and _cdc.table beside it;
+        # _cdc.target names its Iceberg table.
         "transforms": "changelog",
-        "transforms.changelog.type": ICEBERG_CHANGELOG_TRANSFORM,
-        "transforms.changelog.cdc.target.pattern": iceberg_table(catalog, "{db}.{table}"),
+        "transforms.changelog.type": CHANGELOG_ROW,
+        "transforms.changelog.database": catalog.database,
         "iceberg.tables.dynamic-enabled": "true",
         "iceberg.tables.route-field": "_cdc.target",
         # A table created later in a captured schema gets its Iceberg table on its first change, and
-        # a column added to it a column in that table.
-        "iceberg.tables.auto-create-enabled": "true",
+        # a column added to it a column in that table: both typed by the task from the change's
+        # schema, never by the sink's own auto-creation (which has no timestamp without time zone).
+        "iceberg.tables.auto-create-enabled": "false",
         "iceberg.tables.evolve-schema-enabled": "true",
-        "iceberg.tables.default-partition-by": "day(_cdc.ts)",
+        "dataingestion.partition-by": "day",  # of _cdc.committed_at
         f"{table_props}.format-version": "2",
         f"{table_props}.write.format.default": "parquet",
         f"{table_props}.write.parquet.compression-codec": "zstd",

@@ -236,7 +236,7 @@ class Pipeline:
         """Every row of the changelog table of captured table `schema.table` (none before its first commit)."""
         from pyiceberg.exceptions import NoSuchTableError
 
-        name = configs.iceberg_table(configs.Catalog(self.archive.glue_database, None), table)
+        name = configs.iceberg_table(self.archive.glue_database, table)
         try:
             return self.iceberg_catalog().load_table(name).scan().to_arrow().to_pylist()
         except NoSuchTableError:

@@ -13,7 +13,10 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from pyiceberg.types import BooleanType, DecimalType, IntegerType, LongType, StringType, TimestamptzType
+from datetime import date, datetime, time as clock, timezone
+
+from pyiceberg.types import (BooleanType, DateType, DecimalType, IntegerType, LongType, StringType, TimestampType,
+                             TimestamptzType, TimeType)
 
 from connectors import configs
 from tests.dataplane.kafka import wait_for
@@ -36,56 +39,83 @@ def pipeline():
 
 
 def rows_by_op(rows: list[dict]) -> list[tuple[str, int]]:
-    return [(row["_cdc"]["op"], row["id"]) for row in sorted(rows, key=lambda row: row["_cdc"]["offset"])]
+    return [(row["_cdc"]["op"], row["id"]) for row in sorted(rows, key=lambda row: row["_cdc"]["lsn"])]
 
 
 def test_a_table_created_later_arrives_as_a_typed_changelog_table(pipeline):
     pipeline.sql(f"""CREATE TABLE {TYPED} (
         id bigint PRIMARY KEY, price numeric(10,2) NOT NULL, quantity integer NOT NULL, paid boolean NOT NULL,
-        details jsonb, placed_at timestamptz NOT NULL)""")
+        details jsonb, placed_at timestamptz NOT NULL, due_at timestamp, ships_on date, cutoff time,
+        ratio numeric)""")
     pipeline.sql(f"INSERT INTO {TYPED} VALUES (1, 12345678.91, 3, false, '{{\"gift\": true}}', "
-                 "'2026-11-26 10:00:00.123456+00'), (2, 0.10, 1, true, NULL, '2026-11-26 11:00:00+00')")
+                 "'2026-11-26 10:00:00.123456+02', '2026-12-01 09:30:00.654321', '2026-12-02', '17:45:00.5', "
+                 "3.14159265358979323846), (2, 0.10, 1, true, NULL, '2026-11-26 11:00:00+00', NULL, NULL, NULL, NULL)")
     pipeline.sql(f"UPDATE {TYPED} SET paid = true, price = 12345678.90 WHERE id = 1")
     pipeline.sql(f"DELETE FROM {TYPED} WHERE id = 2")
+    [(lsn_after,)] = pipeline.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
 
     rows = wait_for(lambda: (found := pipeline.iceberg_rows(TYPED)) and len(found) >= 4 and found, 240,
                     f"four changes of {TYPED} in its Iceberg table", pipeline.connect.log, 5)
-    assert rows_by_op(rows) == [("I", 1), ("I", 2), ("U", 1), ("D", 2)]
+    assert rows_by_op(rows) == [("c", 1), ("c", 2), ("u", 1), ("d", 2)]
 
-    table = pipeline.iceberg_catalog().load_table(configs.iceberg_table(
-        configs.Catalog(pipeline.archive.glue_database, None), TYPED))
-    types = {field.name: field.field_type for field in table.schema().fields}
+    table = pipeline.iceberg_catalog().load_table(configs.iceberg_table(pipeline.archive.glue_database, TYPED))
+    types = {field.name: field for field in table.schema().fields}
     print(f"\n{TYPED}: {table.schema()}")
-    assert types["id"] == LongType() and types["quantity"] == IntegerType() and types["paid"] == BooleanType()
-    assert isinstance(types["price"], DecimalType) and types["price"].scale == 2
-    assert types["details"] == StringType()
-    cdc = {field.name: field.field_type for field in types["_cdc"].fields}
-    assert cdc["ts"] == TimestamptzType() and cdc["op"] == StringType() and cdc["offset"] == LongType()
-    # Partitioned by the day of the change.
+    assert types["id"].field_type == LongType() and types["id"].required
+    assert types["quantity"].field_type == IntegerType() and types["paid"].field_type == BooleanType()
+    assert types["price"].field_type == DecimalType(10, 2), "numeric(10,2) keeps its precision and scale"
+    assert types["details"].field_type == StringType() and not types["details"].required
+    assert types["placed_at"].field_type == TimestamptzType()
+    assert types["due_at"].field_type == TimestampType(), "a timestamp without time zone stays one"
+    assert types["ships_on"].field_type == DateType() and types["cutoff"].field_type == TimeType()
+    assert types["ratio"].field_type == StringType(), "a numeric without scale: its exact text"
+    cdc = {field.name: field.field_type for field in types["_cdc"].field_type.fields}
+    assert cdc == {"op": StringType(), "committed_at": TimestamptzType(), "lsn": LongType(), "topic": StringType(),
+                   "partition": IntegerType(), "offset": LongType(), "table": StringType(), "target": StringType()}
+    # Partitioned by the day the change was committed.
     [partition] = table.spec().fields
-    assert str(partition.transform) == "day" and table.schema().find_column_name(partition.source_id) == "_cdc.ts"
+    assert str(partition.transform) == "day"
+    assert table.schema().find_column_name(partition.source_id) == "_cdc.committed_at"
     assert table.properties["write.parquet.compression-codec"] == "zstd"
 
     by_change = {(row["_cdc"]["op"], row["id"]): row for row in rows}
-    assert by_change[("I", 1)]["price"] == Decimal("12345678.91")
-    assert by_change[("U", 1)]["price"] == Decimal("12345678.90") and by_change[("U", 1)]["paid"] is True
-    assert by_change[("I", 1)]["details"] == '{"gift": true}'
+    first = by_change[("c", 1)]
+    assert first["price"] == Decimal("12345678.91") and first["details"] == '{"gift": true}'
+    assert first["placed_at"] == datetime(2026, 11, 26, 8, 0, 0, 123456, tzinfo=timezone.utc)
+    assert first["due_at"] == datetime(2026, 12, 1, 9, 30, 0, 654321)
+    assert first["ships_on"] == date(2026, 12, 2) and first["cutoff"] == clock(17, 45, 0, 500000)
+    assert first["ratio"] == "3.14159265358979323846"
+    assert by_change[("u", 1)]["price"] == Decimal("12345678.90") and by_change[("u", 1)]["paid"] is True
     # A delete keeps the row as it was (the table's replica identity is FULL).
-    deleted = by_change[("D", 2)]
+    deleted = by_change[("d", 2)]
     assert (deleted["price"], deleted["quantity"], deleted["paid"]) == (Decimal("0.10"), 1, True)
-    assert deleted["_cdc"]["source"] == TYPED and deleted["_cdc"]["key"] == {"id": 2}
+    change = deleted["_cdc"]
+    assert change["table"] == TYPED and change["topic"] == configs.change_topic(TYPED)
+    assert 0 < change["lsn"] <= lsn_after and change["partition"] in range(configs.TOPIC_PARTITIONS)
+    assert abs(change["committed_at"] - datetime.now(timezone.utc)).total_seconds() < 600
+
+    # A column added later becomes a typed column of the same table.
+    pipeline.sql(f"ALTER TABLE {TYPED} ADD COLUMN refunded_at timestamp")
+    pipeline.sql(f"INSERT INTO {TYPED} (id, price, quantity, paid, placed_at, refunded_at) "
+                 "VALUES (3, 1.00, 1, true, now(), '2026-12-24 12:00:00')")
+    wait_for(lambda: any(row["id"] == 3 for row in pipeline.iceberg_rows(TYPED)), 240, "the row with the new column",
+             pipeline.connect.log, 5)
+    table.refresh()
+    assert table.schema().find_field("refunded_at").field_type == TimestampType()
+    [added] = [row for row in pipeline.iceberg_rows(TYPED) if row["id"] == 3]
+    assert added["refunded_at"] == datetime(2026, 12, 24, 12, 0)
 
 
 def test_the_demo_tables_snapshot_is_in_iceberg(pipeline):
     customers = pipeline.sql("SELECT count(*) FROM inventory.customers")[0][0]
     rows = wait_for(lambda: (found := pipeline.iceberg_rows("inventory.customers")) and len(found) >= customers
                     and found, 240, "the customers' snapshot", pipeline.connect.log, 5)
-    assert Counter(row["_cdc"]["op"] for row in rows)["I"] >= customers
+    assert Counter(row["_cdc"]["op"] for row in rows)["r"] >= customers
 
 
 def inserts(pipeline: Pipeline, label: str) -> list[dict]:
     return [row for row in pipeline.iceberg_rows("inventory.customers")
-            if row["_cdc"]["op"] == "I" and row["email"].startswith(f"{label}-")]
+            if row["_cdc"]["op"] in ("c", "r") and row["email"].startswith(f"{label}-")]
 
 
 def archived(pipeline: Pipeline, label: str) -> Counter:
@@ -109,8 +139,7 @@ def run_with_fault(pipeline: Pipeline, label: str, fault) -> None:
         seen = Counter(row["email"] for row in rows)
         lost = len(committed - set(seen))
         duplicates = sum(count - 1 for count in seen.values())
-        # A row's key decides its partition, so one Kafka record is one (id, offset).
-        records = Counter((row["id"], row["_cdc"]["offset"]) for row in rows)
+        records = Counter((row["_cdc"]["topic"], row["_cdc"]["partition"], row["_cdc"]["offset"]) for row in rows)
         rewritten = sum(count - 1 for count in records.values())
         print(f"\niceberg {label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
               f"lost {lost}, duplicates {duplicates} (Kafka records written twice by the sink: {rewritten}; "

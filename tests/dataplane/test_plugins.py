@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from components.plugins import DEBEZIUM_POSTGRES, MANIFEST, PLUGINS, S3_SINK
+from components.plugins import DEBEZIUM_POSTGRES, ICEBERG_SINK, MANIFEST, PLUGINS, S3_SINK
 from components.settings import parse_settings
 from tests.dataplane.conftest import CACHE
 from tests.dataplane.plugins import install_plugins, require_jdk, write_plugin_files
@@ -39,6 +39,19 @@ def test_the_s3_sink_is_compiled_into_a_discoverable_plugin(installed):
     assert not any(name.startswith("org/apache/kafka") for name in names)
 
 
+def test_icebergs_sink_is_its_jars_and_ours_compiled_against_them_in_one_plugin_directory(installed):
+    directory = installed / ICEBERG_SINK.name
+    jars = {path.name for path in directory.iterdir()}
+    assert {jar.file_name for jar in ICEBERG_SINK.jars} | {f"{ICEBERG_SINK.name}.jar"} == jars
+    with zipfile.ZipFile(directory / f"{ICEBERG_SINK.name}.jar") as archive:
+        names = set(archive.namelist())
+        connector = archive.read("META-INF/services/org.apache.kafka.connect.sink.SinkConnector").decode()
+    assert connector.strip() == ICEBERG_SINK.class_name
+    assert "dataingestion/connect/iceberg/TypedIcebergSinkTask.class" in names
+    # Iceberg's classes come from its own jars beside ours, in the same class loader.
+    assert not any(name.startswith(("org/apache/iceberg", "org/apache/kafka")) for name in names)
+
+
 def test_a_download_that_does_not_match_its_pinned_sha256_is_refused(tmp_path):
     require_jdk()
     files = write_plugin_files(tmp_path / "sources")
@@ -65,7 +78,7 @@ def mirror(tmp_path, installed):
     cache the installation above verified), under a path as Nexus and Artifactory serve one."""
     root = tmp_path / "mirror"
     for plugin in PLUGINS:
-        for artifact in (*plugin.archives, *plugin.compile_against):
+        for artifact in plugin.downloads:
             target = root / "maven2" / artifact.path
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(CACHE / "plugins" / f"{artifact.sha256}-{artifact.file_name}", target)
@@ -98,7 +111,7 @@ def test_plugins_come_from_the_configured_repository_with_the_same_checksums(tmp
     # The cache keeps this manifest's downloads only, so the worker's cache volume does not fill up.
     assert not stale.exists()
     assert {path.name for path in cache.iterdir()} == {
-        f"{artifact.sha256}-{artifact.file_name}" for plugin in PLUGINS for artifact in (*plugin.archives, *plugin.compile_against)
+        f"{artifact.sha256}-{artifact.file_name}" for plugin in PLUGINS for artifact in plugin.downloads
     }
     # A restarted worker installs from the cache alone: the mirror is asked for nothing.
     requested.clear()

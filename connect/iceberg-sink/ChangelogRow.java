@@ -1,0 +1,175 @@
+package dataingestion.connect.iceberg;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.LocalTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.connect.connector.ConnectRecord;
+import org.apache.kafka.connect.data.Field;
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.data.SchemaBuilder;
+import org.apache.kafka.connect.data.Struct;
+import org.apache.kafka.connect.errors.DataException;
+import org.apache.kafka.connect.sink.SinkRecord;
+import org.apache.kafka.connect.transforms.Transformation;
+
+/**
+ * Turns a Debezium change event into a changelog row: the row after the change (a delete's row
+ * before it) and a struct {@code _cdc} with the operation, the commit time, the LSN, where the
+ * record sits in Kafka, the source table and the Iceberg table it belongs in.
+ *
+ * <p>Values Iceberg's sink would misread are rewritten so that it reads them exactly: it takes a
+ * number in a timestamp or time column for milliseconds, so Debezium's micro- and nanosecond
+ * timestamps and times become ISO-8601 text (schema names {@link #TIMESTAMP}, {@link #TIME}), and a
+ * numeric without a declared scale becomes its exact decimal text. {@link TypedIcebergSinkTask}
+ * creates each table with the Iceberg types these names and Debezium's own stand for.
+ *
+ * <p>A tombstone (the null value Debezium sends after a delete, for compacted topics) is dropped: the
+ * delete itself is already a row.
+ */
+public final class ChangelogRow<R extends ConnectRecord<R>> implements Transformation<R> {
+  public static final String DATABASE = "database";
+  public static final String CDC = "_cdc";
+  public static final String TIMESTAMP = "dataingestion.iceberg.Timestamp";
+  public static final String TIME = "dataingestion.iceberg.Time";
+  static final String ZONED_TIMESTAMP = "io.debezium.time.ZonedTimestamp";
+  private static final String VARIABLE_SCALE_DECIMAL = "io.debezium.data.VariableScaleDecimal";
+  private static final DateTimeFormatter LOCAL = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS");
+  private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss.SSSSSS");
+  private static final DateTimeFormatter UTC = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS'Z'");
+
+  private static final ConfigDef DEFINITION = new ConfigDef().define(DATABASE, Type.STRING,
+      ConfigDef.NO_DEFAULT_VALUE, Importance.HIGH, "The catalog namespace (Glue database) of the tables.");
+
+  static final Schema CDC_SCHEMA = SchemaBuilder.struct().name("dataingestion.iceberg.Change")
+      .field("op", Schema.STRING_SCHEMA)
+      .field("committed_at", SchemaBuilder.string().name(ZONED_TIMESTAMP).build())
+      .field("lsn", Schema.OPTIONAL_INT64_SCHEMA)
+      .field("topic", Schema.STRING_SCHEMA)
+      .field("partition", Schema.INT32_SCHEMA)
+      .field("offset", Schema.INT64_SCHEMA)
+      .field("table", Schema.STRING_SCHEMA)
+      .field("target", Schema.STRING_SCHEMA)
+      .build();
+
+  private String database;
+  // Debezium sends one schema object per table version: each is rewritten once.
+  private final Map<Schema, Schema> rows = new ConcurrentHashMap<>();
+
+  @Override
+  public void configure(Map<String, ?> configs) {
+    database = (String) DEFINITION.parse(configs).get(DATABASE);
+  }
+
+  @Override
+  public R apply(R record) {
+    if (record.value() == null) {
+      return null;
+    }
+    if (!(record.value() instanceof Struct envelope) || envelope.schema().field("op") == null) {
+      throw new DataException("not a Debezium change event (a struct with op, before, after and source): "
+          + record.topic() + ". The source must embed schemas (value.converter.schemas.enable=true).");
+    }
+    String op = envelope.getString("op");
+    Struct row = envelope.getStruct("d".equals(op) ? "before" : "after");
+    if (row == null) {
+      throw new DataException(record.topic() + ": a '" + op + "' event without its row; is the table's"
+          + " REPLICA IDENTITY FULL?");
+    }
+    Struct source = envelope.getStruct("source");
+    String table = source.getString("schema") + "." + source.getString("table");
+
+    Schema schema = rows.computeIfAbsent(row.schema(), ChangelogRow::rowSchema);
+    Struct value = new Struct(schema);
+    for (Field field : row.schema().fields()) {
+      value.put(field.name(), rewrite(field.schema(), row.get(field)));
+    }
+    Struct cdc = new Struct(CDC_SCHEMA)
+        .put("op", op)
+        .put("committed_at", commitTime(source))
+        .put("lsn", source.schema().field("lsn") != null ? source.getInt64("lsn") : null)
+        .put("topic", record.topic())
+        .put("partition", record.kafkaPartition() == null ? 0 : record.kafkaPartition())
+        .put("offset", record instanceof SinkRecord sink ? sink.kafkaOffset() : -1L)
+        .put("table", table)
+        .put("target", (database + "." + source.getString("schema") + "_" + source.getString("table"))
+            .toLowerCase(Locale.ROOT));
+    value.put(CDC, cdc);
+    return record.newRecord(record.topic(), record.kafkaPartition(), record.keySchema(), record.key(), schema, value,
+        record.timestamp());
+  }
+
+  private static String commitTime(Struct source) {
+    // Debezium 2.6+ gives microseconds (ts_us); milliseconds (ts_ms) otherwise.
+    long micros = source.schema().field("ts_us") != null && source.get("ts_us") != null
+        ? source.getInt64("ts_us") : source.getInt64("ts_ms") * 1000L;
+    Instant instant = Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1000L);
+    return UTC.format(instant.atOffset(ZoneOffset.UTC));
+  }
+
+  static Schema rowSchema(Schema row) {
+    SchemaBuilder builder = SchemaBuilder.struct().name(row.name());
+    for (Field field : row.fields()) {
+      builder.field(field.name(), fieldSchema(field.schema()));
+    }
+    return builder.field(CDC, CDC_SCHEMA).build();
+  }
+
+  private static Schema fieldSchema(Schema schema) {
+    String name = schema.name() == null ? "" : schema.name();
+    SchemaBuilder rewritten = switch (name) {
+      case "io.debezium.time.Timestamp", "io.debezium.time.MicroTimestamp", "io.debezium.time.NanoTimestamp" ->
+          SchemaBuilder.string().name(TIMESTAMP);
+      case "io.debezium.time.Time", "io.debezium.time.MicroTime", "io.debezium.time.NanoTime" ->
+          SchemaBuilder.string().name(TIME);
+      case VARIABLE_SCALE_DECIMAL -> SchemaBuilder.string();
+      default -> null;
+    };
+    if (rewritten == null) {
+      return schema;
+    }
+    return (schema.isOptional() ? rewritten.optional() : rewritten).build();
+  }
+
+  private static Object rewrite(Schema schema, Object value) {
+    if (value == null || schema.name() == null) {
+      return value;
+    }
+    return switch (schema.name()) {
+      case "io.debezium.time.Timestamp" -> LOCAL.format(local((Long) value, 1_000L));
+      case "io.debezium.time.MicroTimestamp" -> LOCAL.format(local((Long) value, 1L));
+      case "io.debezium.time.NanoTimestamp" -> LOCAL.format(local(Math.floorDiv((Long) value, 1000L), 1L));
+      case "io.debezium.time.Time" -> CLOCK.format(LocalTime.ofNanoOfDay(((Integer) value) * 1_000_000L));
+      case "io.debezium.time.MicroTime" -> CLOCK.format(LocalTime.ofNanoOfDay((Long) value * 1000L));
+      case "io.debezium.time.NanoTime" -> CLOCK.format(LocalTime.ofNanoOfDay((Long) value));
+      case VARIABLE_SCALE_DECIMAL -> {
+        Struct decimal = (Struct) value;
+        yield new BigDecimal(new BigInteger(decimal.getBytes("value")), decimal.getInt32("scale")).toPlainString();
+      }
+      default -> value;
+    };
+  }
+
+  private static LocalDateTime local(long amount, long microsPerUnit) {
+    long micros = amount * microsPerUnit;
+    return LocalDateTime.ofEpochSecond(Math.floorDiv(micros, 1_000_000L),
+        (int) (Math.floorMod(micros, 1_000_000L) * 1000L), ZoneOffset.UTC);
+  }
+
+  @Override
+  public ConfigDef config() {
+    return DEFINITION;
+  }
+
+  @Override
+  public void close() {}
+}
