@@ -228,6 +228,8 @@ def main() -> int:
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. full-speed")
     parser.add_argument("--events", type=int, default=1_500_000,
                         help="at full speed: commit this many events as fast as possible, then let the pipeline drain")
+    parser.add_argument("--format", choices=("jsonl", "iceberg"), default="jsonl", help="the stack's archiveFormat")
+    parser.add_argument("--exactly-once", action="store_true", help="the stack's exactlyOnceSource")
     args = parser.parse_args()
     require_dataplane()
 
@@ -245,14 +247,15 @@ def main() -> int:
     print(json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=2))
     for index, run in enumerate(runs):
         print(f"run {index + 1}: {run['summary']}")
-        print(f"  CPU s per million events: {run['cpu']['cpu_s_per_million_events']}; GC s: {run['cpu']['gc_s']}")
+        print(f"  CPU s per million events: {run['cpu']['cpu_s_per_million_events']}; GC s: {run['cpu']['gc_s']}; "
+              f"topic bytes per event: {run['wire']['topic_bytes_per_event']}")
     print(results["summary"])
     return 0 if all(run["completeness"]["lost"] == 0 for run in runs) else 1
 
 
 def run_once(args) -> dict:
     """One run on a freshly started pipeline (three brokers, the rendered configs)."""
-    settings = stack_settings(brokers=3)
+    settings = stack_settings(brokers=3, archiveFormat=args.format, exactlyOnceSource=str(args.exactly_once).lower())
     pipeline = Pipeline(settings).start()
     try:
         pipeline.deploy_connectors()
@@ -276,14 +279,24 @@ def run_once(args) -> dict:
         load_ended = time.time()
         print(f"  committed {load.committed} change events in {load_ended - load_started:.1f}s", flush=True)
         load.committed += warm
-        records, objects = collect(pipeline, load, deadline=time.monotonic() + 900)
+        gather = collect_iceberg if args.format == "iceberg" else collect
+        records, objects = gather(pipeline, load, deadline=time.monotonic() + 900)
         cpu = cpu_report(before, CpuSnapshot(pids), load.burst, load)
+        wire = wire_bytes(pipeline)
         sampler.stopped.set()
         results = measure(args, settings, load, load_started, load_ended, records, objects, dict(sampler.peak))
         results["cpu"] = cpu
+        results["wire"] = {"topic_bytes_per_event": round(wire / max(1, load.committed), 1)}
         return results
     finally:
         pipeline.stop()
+
+
+def wire_bytes(pipeline: Pipeline) -> int:
+    """What the bench table's topic holds on one broker (each holds every partition at RF 3):
+    the records as the source's converter wrote them, batched and compressed."""
+    topic = configs.change_topic("inventory.customers")
+    return sum(segment.stat().st_size for segment in (pipeline.kafka.root / "data-0").glob(f"{topic}-*/*.log"))
 
 
 FIGURES = {  # name: (where in a run's results, higher is better)
@@ -358,6 +371,35 @@ def collect(pipeline: Pipeline, load: Load, deadline: float):
         time.sleep(10)
 
 
+def collect_iceberg(pipeline: Pipeline, load: Load, deadline: float):
+    """Like collect, from the Iceberg table: each data file's rows, written when the snapshot that
+    added the file was committed."""
+    import pyarrow.parquet as pq
+
+    name = configs.iceberg_table(pipeline.archive.glue_database, "inventory.customers")
+    parsed: dict[str, list[tuple]] = {}  # data file → its bench rows
+    while True:
+        table = pipeline.iceberg_catalog().load_table(name)
+        committed = {snapshot.snapshot_id: snapshot.timestamp_ms / 1e3 for snapshot in table.snapshots()}
+        records, objects = [], {}
+        for entry in table.inspect.entries().to_pylist():
+            path = entry["data_file"]["file_path"]
+            if path not in parsed:
+                with table.io.new_input(path).open() as handle:
+                    rows = pq.read_table(handle, columns=["id", "email", "_cdc"]).to_pylist()
+                parsed[path] = [(row["id"], row["_cdc"]["op"], row["_cdc"]["lsn"],
+                                 row["_cdc"]["committed_at"].timestamp(), row["_cdc"]["appended_at"].timestamp())
+                                for row in rows if row["email"].startswith("bench-")]
+            written = committed[entry["snapshot_id"]]
+            objects[path] = {"written": written, "records": len(parsed[path])}
+            records += [(*row, written) for row in parsed[path]]
+        done = sum(1 for r in records if r[1] in ("c", "u"))
+        if done >= load.committed or time.monotonic() > deadline:
+            return records, objects
+        print(f"  in Iceberg: {done}/{load.committed}", flush=True)
+        time.sleep(10)
+
+
 def measure(args, settings, load, load_started, load_ended, records, objects, peak) -> dict:
     unique = {(r[0], r[1], r[2]) for r in records}
     changes = {(r[0], r[1], r[2]) for r in records if r[1] in ("c", "u")}
@@ -410,8 +452,10 @@ def measure(args, settings, load, load_started, load_ended, records, objects, pe
                          if k in ("shared_buffers", "work_mem", "max_connections", "wal_buffers", "max_wal_size")},
             "source": {k: v for k, v in configs.debezium_source(settings, configs.Database("db", 5432)).items()
                        if k.startswith(("max.", "poll.", "producer.override", "topic.creation"))},
-            "sink": {k: v for k, v in configs.s3_sink(settings, configs.Bucket("b", "r", "p")).items()
-                     if k.startswith(("file.", "consumer.override"))},
+            "archive_format": settings.config.archive_format,
+            "exactly_once_source": settings.config.exactly_once_source,
+            "sink": {k: v for k, v in configs.archive_sink(settings, configs.Bucket("b", "r", "p"), "db").items()
+                     if k.startswith(("file.", "consumer.override", "iceberg.control", "iceberg.tables.auto-create-props"))},
             "worker": {k: v for k, v in cconf.worker_properties(settings).items() if k.startswith("offset.")},
         },
         "throughput": {

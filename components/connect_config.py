@@ -140,6 +140,9 @@ def sink_consumer(settings: Settings) -> dict[str, str]:
         "fetch.max.wait.ms": "200",
         "max.partition.fetch.bytes": str(max(4 * 1024 * 1024, max_message_bytes(settings))),
         "auto.offset.reset": "earliest",
+        # Only what a source committed: with exactlyOnceSource, a transaction a killed worker left
+        # open is aborted, and its changes arrive again in the next one.
+        "isolation.level": "read_committed",
         # A table created later in a captured schema: its topic is taken at the next metadata refresh.
         "metadata.max.age.ms": "15000",
     }
@@ -207,6 +210,9 @@ def worker_properties(
         "producer.acks": "all",
         "producer.enable.idempotence": "true",
         "topic.creation.enable": "true",
+        # With exactlyOnceSource, a source's records and its offsets are written in one transaction.
+        # (Turning it on for several running workers wants `preparing` on all of them first.)
+        "exactly.once.source.support": "enabled" if settings.config.exactly_once_source else "disabled",
         "task.shutdown.graceful.timeout.ms": "10000",
     }
 

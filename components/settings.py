@@ -219,6 +219,11 @@ class StackConfig(BaseModel):
         description="How changes are archived: jsonl (gzipped JSON lines, one object per batch) or iceberg "
         "(an Iceberg changelog table per captured table, typed Parquet, cataloged in AWS Glue).",
     )
+    exactly_once_source: Boolean = Field(
+        False,
+        description="true writes the source's changes and its position in one Kafka transaction, so that a "
+        "restarted Connect worker sends no change twice; the sinks then read committed records only.",
+    )
     archive_region: str = Field("us-east-1", description="AWS region of the archive bucket.")
     archive_bucket_name: str = Field(
         "", description="Name of the archive bucket; empty means a unique name starting data-ingestion-<stack>-."

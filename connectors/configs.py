@@ -145,7 +145,16 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "transforms.recordSizeLimit.type": RECORD_SIZE_LIMIT.class_name,
         "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
         **_typed_records(settings),
+        **_exactly_once(settings),
     }
+
+
+def _exactly_once(settings: Settings) -> dict[str, str]:
+    """With exactlyOnceSource: each batch the source polls, and its position, in one transaction;
+    Connect refuses to start the source rather than run it without."""
+    if not settings.config.exactly_once_source:
+        return {}
+    return {"exactly.once.support": "required", "transaction.boundary": "poll"}
 
 
 def _typed_records(settings: Settings) -> dict[str, str]:
@@ -155,6 +164,7 @@ def _typed_records(settings: Settings) -> dict[str, str]:
         return {}
     return {
         "decimal.handling.mode": "precise",
+        "transforms.recordSizeLimit.schemas.enable": "true",  # the schema is part of each record's size
         "key.converter": JSON_CONVERTER,
         "key.converter.schemas.enable": "true",
         "value.converter": JSON_CONVERTER,

@@ -194,6 +194,27 @@ def _denies_plain_http(document: Any) -> bool:
     return False
 
 
+# -- the sink's identity: named actions on named resources ------------------------------------------
+def check_least_privilege(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "aws:iam/userPolicy:UserPolicy":
+        return
+    document = args.props.get("policy")
+    if not isinstance(document, str):
+        return  # unknown in a preview
+    for statement in json.loads(document).get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action")
+        resources = statement.get("Resource")
+        wildcard_actions = [a for a in (actions if isinstance(actions, list) else [actions]) if "*" in str(a)]
+        if wildcard_actions:
+            report(f"{args.name}: statement {statement.get('Sid', '?')} allows {', '.join(wildcard_actions)}; "
+                   "name each action the identity needs")
+        if "*" in (resources if isinstance(resources, list) else [resources]):
+            report(f"{args.name}: statement {statement.get('Sid', '?')} allows every resource; name the bucket "
+                   "prefix, database or key it is for")
+
+
 def _resource_policy(name: str, description: str, check: Callable) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(name=name, description=description, validate=check)
 
@@ -210,6 +231,8 @@ POLICIES = [
     ),
     _resource_policy("pinned-images", "Every image is pinned to a version or digest, never latest.", check_pinned_images),
     _resource_policy("no-plaintext-secrets", "No secret in a plain env value or a ConfigMap.", check_no_plaintext_secrets),
+    _resource_policy("least-privilege", "The sink's IAM policy names its actions and resources: no wildcards.",
+                     check_least_privilege),
     StackValidationPolicy(
         name="archive-bucket-hardening",
         description="The archive bucket blocks public access, is encrypted and refuses plain HTTP.",

@@ -161,3 +161,40 @@ def test_the_source_watches_its_slot_through_the_host_port_as_the_cdc_role_and_k
     assert fake_password("postgres-cdc-password") in watch["dsn"]
     assert "slotWatch" in source.additional_secret_outputs
     assert "slotWatch" not in connector(graph, "s3-sink").inputs
+
+
+def test_an_iceberg_stack_runs_icebergs_sink_typed_into_its_glue_database_with_no_credentials_in_its_config():
+    graph = run_stack("dev-alice", {"archiveFormat": "iceberg"})
+    assert graph.of_type(DYNAMIC) and all(r.name != "s3-sink" for r in graph.of_type(DYNAMIC))
+    sink = connector(graph, "iceberg-sink").inputs
+    config = sink["config"]
+    assert config["connector.class"] == "dataingestion.connect.iceberg.TypedIcebergSinkConnector"
+    assert config["topics.regex"] == CHANGE_TOPIC_PATTERN
+    assert config["transforms.changelog.database"] == "data_ingestion_dev_alice"
+    assert config["iceberg.tables.route-field"] == "_cdc.target"
+    assert config["iceberg.tables.auto-create-enabled"] == "false", "tables come typed from our task only"
+    assert config["iceberg.catalog.catalog-impl"] == "org.apache.iceberg.aws.glue.GlueCatalog"
+    assert config["iceberg.catalog.warehouse"].startswith("s3://data-ingestion-dev-alice-")
+    assert config["iceberg.catalog.warehouse"].endswith("/cdc")
+    assert config["iceberg.control.topic"] == cconf.ICEBERG_CONTROL_TOPIC
+    assert not any("access-key" in key or "secret" in key for key in config), "the key comes from the mounted file"
+    assert config["consumer.override.isolation.level"] == "read_committed"
+    # Sized from the worker's heap (384Mi of the default 768Mi).
+    assert config["iceberg.tables.auto-create-props.write.parquet.row-group-size-bytes"] == str(8 * 1024 * 1024)
+    assert config["iceberg.tables.auto-create-props.write.target-file-size-bytes"] == str(128 * 1024 * 1024)
+    # The source embeds schemas, which the sink types its tables from, and counts them in its size check.
+    source = connector(graph, "postgres-source").inputs["config"]
+    assert source["value.converter.schemas.enable"] == "true" and source["decimal.handling.mode"] == "precise"
+    assert source["transforms.recordSizeLimit.schemas.enable"] == "true"
+    assert graph.outputs["connectors"]["sink"]["name"] == "iceberg-sink"
+
+
+def test_exactly_once_source_writes_changes_and_offsets_in_one_transaction_only_when_asked(graph):
+    assert "exactly.once.support" not in connector(graph, "postgres-source").inputs["config"]
+    on = run_stack("dev", {"exactlyOnceSource": "true"})
+    source = connector(on, "postgres-source").inputs["config"]
+    assert source["exactly.once.support"] == "required" and source["transaction.boundary"] == "poll"
+    worker = on.one("kubernetes:core/v1:ConfigMap", "connect-worker-config").inputs["data"]["worker.properties"]
+    assert "exactly.once.source.support=enabled" in worker
+    # Either way the sink reads committed records only: an aborted transaction's changes come again.
+    assert connector(on, "s3-sink").inputs["config"]["consumer.override.isolation.level"] == "read_committed"

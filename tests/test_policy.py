@@ -69,7 +69,8 @@ def violations_of_stack(check, resources, config=None):
 
 def test_the_stack_as_declared_passes_every_policy(graph):
     resources = policy_resources(graph)
-    for check in (rules.check_memory_limits, rules.check_pinned_images, rules.check_no_plaintext_secrets):
+    for check in (rules.check_memory_limits, rules.check_pinned_images, rules.check_no_plaintext_secrets,
+                  rules.check_least_privilege):
         assert violations_of_resources(check, resources) == [], check.__name__
     for check in (rules.check_memory_budget, rules.check_archive_bucket):
         assert violations_of_stack(check, resources) == [], check.__name__
@@ -172,7 +173,23 @@ def test_a_bucket_without_encryption_is_refused(graph):
     assert "default encryption" in violation
 
 
+@pytest.mark.parametrize(("widen", "fragment"), [
+    (lambda statement: statement.update(Action=["glue:*"]), "allows glue:*"),
+    (lambda statement: statement.update(Resource="*"), "allows every resource"),
+])
+def test_a_wildcard_in_the_sink_s_policy_is_refused(graph, widen, fragment):
+    def loosen(registered, props):
+        if registered.type == "aws:iam/userPolicy:UserPolicy":
+            document = json.loads(props["policy"])
+            widen(document["Statement"][-1])
+            props["policy"] = json.dumps(document)
+        return props
+    [violation] = violations_of_resources(rules.check_least_privilege, policy_resources(graph, loosen))
+    assert fragment in violation
+
+
 def test_the_pack_declares_every_rule():
     assert [policy.name for policy in rules.POLICIES] == [
-        "memory-limits", "memory-budget", "pinned-images", "no-plaintext-secrets", "archive-bucket-hardening",
+        "memory-limits", "memory-budget", "pinned-images", "no-plaintext-secrets", "least-privilege",
+        "archive-bucket-hardening",
     ]

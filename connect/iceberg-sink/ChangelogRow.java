@@ -24,8 +24,8 @@ import org.apache.kafka.connect.transforms.Transformation;
 
 /**
  * Turns a Debezium change event into a changelog row: the row after the change (a delete's row
- * before it) and a struct {@code _cdc} with the operation, the commit time, the LSN, where the
- * record sits in Kafka, the source table and the Iceberg table it belongs in.
+ * before it) and a struct {@code _cdc} with the operation, the commit time, the LSN, when and where
+ * the record was appended to Kafka, the source table and the Iceberg table it belongs in.
  *
  * <p>Values Iceberg's sink would misread are rewritten so that it reads them exactly: it takes a
  * number in a timestamp or time column for milliseconds, so Debezium's micro- and nanosecond
@@ -53,6 +53,7 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
   static final Schema CDC_SCHEMA = SchemaBuilder.struct().name("dataingestion.iceberg.Change")
       .field("op", Schema.STRING_SCHEMA)
       .field("committed_at", SchemaBuilder.string().name(ZONED_TIMESTAMP).build())
+      .field("appended_at", SchemaBuilder.string().name(ZONED_TIMESTAMP).optional().build())
       .field("lsn", Schema.OPTIONAL_INT64_SCHEMA)
       .field("topic", Schema.STRING_SCHEMA)
       .field("partition", Schema.INT32_SCHEMA)
@@ -96,6 +97,8 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
     Struct cdc = new Struct(CDC_SCHEMA)
         .put("op", op)
         .put("committed_at", commitTime(source))
+        .put("appended_at", record.timestamp() == null ? null
+            : UTC.format(Instant.ofEpochMilli(record.timestamp()).atOffset(ZoneOffset.UTC)))
         .put("lsn", source.schema().field("lsn") != null ? source.getInt64("lsn") : null)
         .put("topic", record.topic())
         .put("partition", record.kafkaPartition() == null ? 0 : record.kafkaPartition())

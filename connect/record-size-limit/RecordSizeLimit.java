@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Collection;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Type;
@@ -27,27 +28,34 @@ import org.apache.kafka.connect.transforms.Transformation;
 public final class RecordSizeLimit<R extends ConnectRecord<R>> implements Transformation<R> {
   public static final String MAX_BYTES = "max.bytes";
   public static final String SETTING = "setting";
+  public static final String SCHEMAS = "schemas.enable";
   private static final ConfigDef DEFINITION = new ConfigDef()
       .define(MAX_BYTES, Type.LONG, ConfigDef.NO_DEFAULT_VALUE, ConfigDef.Range.atLeast(1), Importance.HIGH,
           "Largest key plus value, in bytes of JSON, that passes.")
       .define(SETTING, Type.STRING, "maxRecordBytes", Importance.LOW,
-          "The setting a user raises to let larger records through; named in the error.");
+          "The setting a user raises to let larger records through; named in the error.")
+      .define(SCHEMAS, Type.BOOLEAN, false, Importance.MEDIUM,
+          "Whether the connector's JSON converter embeds each record's schema, which then counts too.");
 
   private long maxBytes;
   private String setting;
+  private boolean schemas;
   private final JsonConverter json = new JsonConverter();
+  private final Map<org.apache.kafka.connect.data.Schema, Long> schemaBounds = new ConcurrentHashMap<>();
 
   @Override
   public void configure(Map<String, ?> configs) {
     Map<String, Object> parsed = DEFINITION.parse(configs);
     maxBytes = (Long) parsed.get(MAX_BYTES);
     setting = (String) parsed.get(SETTING);
-    json.configure(Map.of("schemas.enable", "false", "decimal.format", "NUMERIC"), false);
+    schemas = (Boolean) parsed.get(SCHEMAS);
+    json.configure(Map.of("schemas.enable", String.valueOf(schemas), "decimal.format", "NUMERIC"), false);
   }
 
   @Override
   public R apply(R record) {
-    if (bound(record.key()) + bound(record.value()) <= maxBytes) {
+    if (bound(record.key()) + bound(record.value()) + envelope(record.keySchema()) + envelope(record.valueSchema())
+        <= maxBytes) {
       return record;
     }
     long size = serialized(record.topic(), record.keySchema(), record.key())
@@ -63,6 +71,40 @@ public final class RecordSizeLimit<R extends ConnectRecord<R>> implements Transf
 
   private long serialized(String topic, org.apache.kafka.connect.data.Schema schema, Object value) {
     return value == null ? 4 : json.fromConnectData(topic, schema, value).length;
+  }
+
+  /** With schemas embedded: at least the bytes of {"schema": ..., "payload": ...} around a value. */
+  private long envelope(org.apache.kafka.connect.data.Schema schema) {
+    if (!schemas || schema == null) {
+      return 0;
+    }
+    return schemaBounds.computeIfAbsent(schema, RecordSizeLimit::schemaBound) + 32;
+  }
+
+  /** At least as many bytes as the JSON the converter writes for a schema. */
+  static long schemaBound(org.apache.kafka.connect.data.Schema schema) {
+    // {"type":"...","optional":false,"name":"...","version":1,"doc":"...","field":"..."}
+    long total = 96 + 6L * (length(schema.name()) + length(schema.doc()));
+    if (schema.parameters() != null) {
+      for (Map.Entry<String, String> parameter : schema.parameters().entrySet()) {
+        total += 6L * (length(parameter.getKey()) + length(parameter.getValue())) + 8;
+      }
+    }
+    switch (schema.type()) {
+      case STRUCT -> {
+        for (Field field : schema.fields()) {
+          total += schemaBound(field.schema()) + 6L * field.name().length() + 12;
+        }
+      }
+      case ARRAY -> total += schemaBound(schema.valueSchema());
+      case MAP -> total += schemaBound(schema.keySchema()) + schemaBound(schema.valueSchema());
+      default -> { }
+    }
+    return total;
+  }
+
+  private static int length(String text) {
+    return text == null ? 0 : text.length();
   }
 
   private static String describe(Object key) {

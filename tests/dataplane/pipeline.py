@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
 import tempfile
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,12 +32,13 @@ from connectors.smoke import archived_records
 from tests.awsfake import FakeAws, apply_archive
 from tests.dataplane.conftest import require
 from tests.dataplane.faultproxy import FaultProxy
-from tests.dataplane.kafka import ConnectWorker, KafkaCluster, require_kafka_tools
+from tests.dataplane.kafka import ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
 from tests.dataplane.plugins import install_plugins, require_jdk
 from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
 from tests.providerhost import ProviderHost, connectors_of
 from tests.stackgraph import run_stack
 
+BATCH = 25  # rows per transaction of a Load
 CAPTURE, SIGNAL = "capture", "snapshot-signal"  # the program's names of the database steps
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
@@ -271,6 +274,13 @@ class Pipeline:
         requests.post(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/restart?includeTasks=true",
                       timeout=30, auth=self.connect.auth).raise_for_status()
 
+    def failed_source_task(self) -> dict[str, Any] | None:
+        """The source's task 0 if it is FAILED, else None."""
+        status = requests.get(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10,
+                              auth=self.connect.auth).json()
+        tasks = status.get("tasks") or []
+        return tasks[0] if tasks and tasks[0]["state"] == "FAILED" else None
+
     def pids(self) -> dict[str, int]:
         found = dict(self.kafka.pids()) if self.kafka else {}
         if self.connect and self.connect.process:
@@ -285,3 +295,35 @@ class Pipeline:
                 except Exception:  # keep stopping the rest
                     pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Load(threading.Thread):
+    """Commits `rows` customer rows in transactions of BATCH; counts only what PostgreSQL acknowledged."""
+
+    def __init__(self, pipeline: Pipeline, label: str, rows: int, pause: float = 0.01):
+        super().__init__(daemon=True)
+        self.pipeline, self.label, self.rows, self.pause = pipeline, label, rows, pause
+        self.committed: list[str] = []
+        self.retries = 0
+
+    def run(self) -> None:
+        next_row = 0
+        conn = None
+        while next_row < self.rows:
+            try:
+                conn = conn or psycopg.connect(self.pipeline.pg.dsn(), connect_timeout=5)
+                emails = [f"{self.label}-{i}@load.test" for i in range(next_row, min(next_row + BATCH, self.rows))]
+                with conn.transaction():
+                    conn.cursor().executemany(
+                        "INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'load')", [(e,) for e in emails]
+                    )
+                self.committed += emails
+                next_row += len(emails)
+                time.sleep(self.pause)
+            except psycopg.OperationalError:
+                self.retries += 1  # PostgreSQL is restarting: this batch was not committed, try again
+                conn = None
+                time.sleep(0.5)
+
+    def wait_for(self, rows: int, timeout: float = 120) -> None:
+        wait_for(lambda: len(self.committed) >= rows, timeout, f"{rows} committed rows")

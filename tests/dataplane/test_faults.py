@@ -6,19 +6,16 @@ are allowed and counted; a missing row fails the test). Then the archive's compl
 one `make verify` runs, must find every committed offset of every partition in an object.
 """
 
-import threading
 import time
 from collections import Counter
 
-import psycopg
 import pytest
 
 from connectors import smoke
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings
+from tests.dataplane.pipeline import Load, Pipeline, require_dataplane, stack_settings
 
 ROWS = 3000
-BATCH = 25
 
 
 @pytest.fixture(scope="module")
@@ -30,38 +27,6 @@ def pipeline():
         yield running
     finally:
         running.stop()
-
-
-class Load(threading.Thread):
-    """Commits `rows` customer rows in transactions of BATCH; counts only what PostgreSQL acknowledged."""
-
-    def __init__(self, pipeline: Pipeline, label: str, rows: int = ROWS, pause: float = 0.01):
-        super().__init__(daemon=True)
-        self.pipeline, self.label, self.rows, self.pause = pipeline, label, rows, pause
-        self.committed: list[str] = []
-        self.retries = 0
-
-    def run(self) -> None:
-        next_row = 0
-        conn = None
-        while next_row < self.rows:
-            try:
-                conn = conn or psycopg.connect(self.pipeline.pg.dsn(), connect_timeout=5)
-                emails = [f"{self.label}-{i}@load.test" for i in range(next_row, min(next_row + BATCH, self.rows))]
-                with conn.transaction():
-                    conn.cursor().executemany(
-                        "INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'load')", [(e,) for e in emails]
-                    )
-                self.committed += emails
-                next_row += len(emails)
-                time.sleep(self.pause)
-            except psycopg.OperationalError:
-                self.retries += 1  # PostgreSQL is restarting: this batch was not committed, try again
-                conn = None
-                time.sleep(0.5)
-
-    def wait_for(self, rows: int, timeout: float = 120) -> None:
-        wait_for(lambda: len(self.committed) >= rows, timeout, f"{rows} committed rows")
 
 
 def archived(pipeline: Pipeline, label: str) -> Counter:

@@ -19,9 +19,9 @@ from pyiceberg.types import (BooleanType, DateType, DecimalType, IntegerType, Lo
                              TimestamptzType, TimeType)
 
 from connectors import configs
+from connectors.provider import root_cause
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings
-from tests.dataplane.test_faults import Load
+from tests.dataplane.pipeline import Load, Pipeline, require_dataplane, stack_settings
 
 TYPED = "inventory.typed_orders"
 ROWS = 3000
@@ -70,7 +70,8 @@ def test_a_table_created_later_arrives_as_a_typed_changelog_table(pipeline):
     assert types["ships_on"].field_type == DateType() and types["cutoff"].field_type == TimeType()
     assert types["ratio"].field_type == StringType(), "a numeric without scale: its exact text"
     cdc = {field.name: field.field_type for field in types["_cdc"].field_type.fields}
-    assert cdc == {"op": StringType(), "committed_at": TimestamptzType(), "lsn": LongType(), "topic": StringType(),
+    assert cdc == {"op": StringType(), "committed_at": TimestamptzType(), "appended_at": TimestamptzType(),
+                   "lsn": LongType(), "topic": StringType(),
                    "partition": IntegerType(), "offset": LongType(), "table": StringType(), "target": StringType()}
     # Partitioned by the day the change was committed.
     [partition] = table.spec().fields
@@ -93,6 +94,7 @@ def test_a_table_created_later_arrives_as_a_typed_changelog_table(pipeline):
     assert change["table"] == TYPED and change["topic"] == configs.change_topic(TYPED)
     assert 0 < change["lsn"] <= lsn_after and change["partition"] in range(configs.TOPIC_PARTITIONS)
     assert abs(change["committed_at"] - datetime.now(timezone.utc)).total_seconds() < 600
+    assert change["committed_at"] <= change["appended_at"], "Kafka appends a change after its commit"
 
     # A column added later becomes a typed column of the same table.
     pipeline.sql(f"ALTER TABLE {TYPED} ADD COLUMN refunded_at timestamp")
@@ -168,3 +170,19 @@ def test_one_of_three_brokers_killed_mid_stream(pipeline):
 
 def test_postgres_restarted_mid_stream(pipeline):
     run_with_fault(pipeline, "postgres-restarted", pipeline.pg.restart)
+
+
+def test_a_row_whose_schema_takes_it_over_max_record_bytes_stops_the_source_naming_it(pipeline):
+    """With schemas embedded, a record is its row plus its schema: a row just under maxRecordBytes as
+    bare JSON goes over it with its schema, and must stop the source at the size check (naming the
+    table, the key and the setting), not at the producer's RecordTooLargeException. Runs last: the
+    source stays stopped at that row."""
+    limit = pipeline.settings.config.max_record_bytes.bytes
+    size = limit - configs.RECORD_FRAMING - 1200  # bare JSON under the check; with its schema (~3 KB) over
+    [(row,)] = pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES ('schema@size.test', "
+                            "repeat('s', %s)) RETURNING id", size)
+    task = wait_for(pipeline.failed_source_task, 120, "the source task to stop at the row",
+                    pipeline.connect.log)
+    cause = root_cause(task["trace"])
+    print(f"\nsource FAILED: {cause[:300]}")
+    assert "cdc.inventory.customers" in cause and f"id={row}" in cause and "maxRecordBytes" in cause

@@ -111,13 +111,6 @@ def archived_names(pipeline, prefix):
     return found
 
 
-def failed_source_task(pipeline):
-    """The source's task 0 if it is FAILED, else None."""
-    status = requests.get(f"{pipeline.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10, auth=pipeline.connect.auth).json()
-    tasks = status.get("tasks") or []
-    return tasks[0] if tasks and tasks[0]["state"] == "FAILED" else None
-
-
 def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the_setting_loses_nothing(pipeline):
     limit = pipeline.settings.config.max_record_bytes.bytes
     # 2,000,000 characters fit the default 4Mi; so does its update, whose event holds the row twice.
@@ -133,7 +126,7 @@ def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the
     for i in range(20):
         pipeline.sql("INSERT INTO inventory.customers (email, full_name) VALUES (%s, 'after')", f"poison-after-{i}@size.test")
 
-    task = wait_for(lambda: failed_source_task(pipeline), 120, "the source task to stop at the oversized row",
+    task = wait_for(pipeline.failed_source_task, 120, "the source task to stop at the oversized row",
                     pipeline.connect.log)
     cause = root_cause(task["trace"])
     print(f"\nsource FAILED: {cause[:300]}")
@@ -202,7 +195,7 @@ def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_skips_not
     ids += [pipeline.sql(insert, customer, amount)[0][0] for amount in (57, 13)]
     pipeline.connect.start()
 
-    task = wait_for(lambda: failed_source_task(pipeline), 120, "the source to stop at the changes of the old type",
+    task = wait_for(pipeline.failed_source_task, 120, "the source to stop at the changes of the old type",
                     pipeline.connect.log)
     cause = root_cause(task["trace"])
     print(f"\nsource FAILED: {cause[:300]}")
