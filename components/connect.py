@@ -250,41 +250,39 @@ class Connect(pulumi.ComponentResource):
 
     @staticmethod
     def _installer(settings: Settings) -> dict:
-        return {
-            "name": "install-plugins",
-            "image": cconf.INSTALLER_IMAGE,
-            "imagePullPolicy": "IfNotPresent",
-            "command": [
-                "java", f"{PLUGIN_FILES_DIR}/{INSTALLER}", f"{PLUGIN_FILES_DIR}/{MANIFEST}",
-                cconf.PLUGIN_PATH, PLUGIN_CACHE,
-            ],
-            "env": [
-                {"name": "PLUGIN_REPOSITORY", "value": settings.config.plugin_repository},
-                {"name": "HOME", "value": "/tmp"},
-                {"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx192m -XX:TieredStopAtLevel=1"},
-            ],
-            "resources": resources(INSTALLER_MEMORY, "100m"),
-            "securityContext": container_security_context(),
-            "volumeMounts": [
+        return init_container(
+            "install-plugins", cconf.INSTALLER_IMAGE,
+            ["java", f"{PLUGIN_FILES_DIR}/{INSTALLER}", f"{PLUGIN_FILES_DIR}/{MANIFEST}", cconf.PLUGIN_PATH, PLUGIN_CACHE],
+            {"PLUGIN_REPOSITORY": settings.config.plugin_repository, "HOME": "/tmp",
+             "JAVA_TOOL_OPTIONS": "-Xmx192m -XX:TieredStopAtLevel=1"},
+            INSTALLER_MEMORY,
+            [
                 {"name": "plugins", "mountPath": cconf.PLUGIN_PATH},
                 {"name": "plugin-sources", "mountPath": PLUGIN_FILES_DIR, "readOnly": True},
                 {"name": "plugin-cache", "mountPath": PLUGIN_CACHE},
-                {"name": "tmp", "mountPath": "/tmp"},
             ],
-        }
+        )
 
     @staticmethod
     def _control_topic(settings: Settings) -> dict:
-        return {
-            "name": "iceberg-control-topic",
-            "image": cconf.IMAGE,
-            "imagePullPolicy": "IfNotPresent",
-            "command": ["/opt/kafka/bin/kafka-topics.sh", *cconf.control_topic_arguments(settings)],
-            "env": [
-                {"name": "KAFKA_HEAP_OPTS", "value": "-Xmx128m"},
-                {"name": "LOG_DIR", "value": "/tmp/topic-tool-logs"},
-            ],
-            "resources": resources(TOPIC_TOOL_MEMORY, "100m"),
-            "securityContext": container_security_context(),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-        }
+        return init_container(
+            "iceberg-control-topic", cconf.IMAGE,
+            ["/opt/kafka/bin/kafka-topics.sh", *cconf.control_topic_arguments(settings)],
+            {"KAFKA_HEAP_OPTS": "-Xmx128m", "LOG_DIR": "/tmp/topic-tool-logs"},
+            TOPIC_TOOL_MEMORY,
+        )
+
+
+def init_container(name: str, image: str, command: list[str], env: dict[str, str], memory: Memory,
+                   mounts: list[dict] | None = None) -> dict:
+    """A step the pod runs before the worker, hardened like it, with /tmp writable."""
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": [{"name": key, "value": value} for key, value in env.items()],
+        "resources": resources(memory, "100m"),
+        "securityContext": container_security_context(),
+        "volumeMounts": [*(mounts or []), {"name": "tmp", "mountPath": "/tmp"}],
+    }

@@ -219,6 +219,9 @@ class StackConfig(BaseModel):
         description="How changes are archived: jsonl (gzipped JSON lines, one object per batch) or iceberg "
         "(an Iceberg changelog table per captured table, typed Parquet, cataloged in AWS Glue).",
     )
+    archive_partition_by: Literal["day", "hour"] = Field(
+        "day", description="With archiveFormat iceberg: partition the tables by the day or the hour of the commit time.",
+    )
     exactly_once_source: Boolean = Field(
         False,
         description="true writes the source's changes and its position in one Kafka transaction, so that a "
@@ -549,6 +552,13 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
         )
 
     problems += _archive_checks(config)
+    if config.exactly_once_source and config.archive_format != "iceberg":
+        problems.append((
+            "exactlyOnceSource",
+            "needs archiveFormat iceberg: the JSONL sink archives at least once anyway, and its completeness "
+            "check reads a partition's offsets as contiguous, which transaction markers are not. "
+            "`pulumi config set archiveFormat iceberg`, or leave exactlyOnceSource false",
+        ))
 
     if config.cluster == "kind" and (config.kubeconfig or config.kube_context):
         problems.append(

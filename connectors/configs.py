@@ -222,7 +222,7 @@ def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
         # schema, never by the sink's own auto-creation (which has no timestamp without time zone).
         "iceberg.tables.auto-create-enabled": "false",
         "iceberg.tables.evolve-schema-enabled": "true",
-        "dataingestion.partition-by": "day",  # of _cdc.committed_at
+        "dataingestion.partition-by": settings.config.archive_partition_by,  # of _cdc.committed_at
         f"{table_props}.format-version": "2",
         f"{table_props}.write.format.default": "parquet",
         f"{table_props}.write.parquet.compression-codec": "zstd",

@@ -220,6 +220,8 @@ def test_the_region_list_matches_the_aws_sdk():
         ({"archiveTransitionDays": 7, "archiveTransitionStorageClass": "STANDARD_IA"}, "archiveTransitionDays", "30 days"),
         ({"archiveNoncurrentDays": 0}, "archiveNoncurrentDays", "greater than or equal to 1"),
         ({"archiveDisposable": "yes"}, "archiveDisposable", "true or false"),
+        ({"archiveFormat": "parquet"}, "archiveFormat", "'jsonl' or 'iceberg'"),
+        ({"exactlyOnceSource": "true"}, "exactlyOnceSource", "needs archiveFormat iceberg"),
     ],
 )
 def test_bad_archive_settings_are_refused_by_key(config, key, fragment):

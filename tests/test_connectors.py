@@ -177,6 +177,9 @@ def test_an_iceberg_stack_runs_icebergs_sink_typed_into_its_glue_database_with_n
     assert config["iceberg.catalog.warehouse"].startswith("s3://data-ingestion-dev-alice-")
     assert config["iceberg.catalog.warehouse"].endswith("/cdc")
     assert config["iceberg.control.topic"] == cconf.ICEBERG_CONTROL_TOPIC
+    assert config["dataingestion.partition-by"] == "day"  # of the commit time
+    hourly = run_stack("dev", {"archiveFormat": "iceberg", "archivePartitionBy": "hour"})
+    assert connector(hourly, "iceberg-sink").inputs["config"]["dataingestion.partition-by"] == "hour"
     assert not any("access-key" in key or "secret" in key for key in config), "the key comes from the mounted file"
     assert config["consumer.override.isolation.level"] == "read_committed"
     # Sized from the worker's heap (384Mi of the default 768Mi).
@@ -191,10 +194,11 @@ def test_an_iceberg_stack_runs_icebergs_sink_typed_into_its_glue_database_with_n
 
 def test_exactly_once_source_writes_changes_and_offsets_in_one_transaction_only_when_asked(graph):
     assert "exactly.once.support" not in connector(graph, "postgres-source").inputs["config"]
-    on = run_stack("dev", {"exactlyOnceSource": "true"})
+    on = run_stack("dev", {"exactlyOnceSource": "true", "archiveFormat": "iceberg"})
     source = connector(on, "postgres-source").inputs["config"]
     assert source["exactly.once.support"] == "required" and source["transaction.boundary"] == "poll"
     worker = on.one("kubernetes:core/v1:ConfigMap", "connect-worker-config").inputs["data"]["worker.properties"]
     assert "exactly.once.source.support=enabled" in worker
     # Either way the sink reads committed records only: an aborted transaction's changes come again.
-    assert connector(on, "s3-sink").inputs["config"]["consumer.override.isolation.level"] == "read_committed"
+    assert connector(on, "iceberg-sink").inputs["config"]["consumer.override.isolation.level"] == "read_committed"
+    assert connector(graph, "s3-sink").inputs["config"]["consumer.override.isolation.level"] == "read_committed"

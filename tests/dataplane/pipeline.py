@@ -274,6 +274,19 @@ class Pipeline:
         requests.post(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/restart?includeTasks=true",
                       timeout=30, auth=self.connect.auth).raise_for_status()
 
+    # -- faults, as the fault tests inflict them ----------------------------------------------------
+    def kill_and_restart_connect(self) -> None:
+        """SIGKILL the Connect worker, and start it again 3 s later."""
+        self.connect.kill()
+        time.sleep(3)
+        self.connect.start()
+
+    def kill_and_restart_broker(self, node: int = 1) -> None:
+        """SIGKILL one broker for 10 s: the load goes on with two (min.insync.replicas is 2)."""
+        self.kafka.kill(node)
+        time.sleep(10)
+        self.kafka.restart_node(node)
+
     def failed_source_task(self) -> dict[str, Any] | None:
         """The source's task 0 if it is FAILED, else None."""
         status = requests.get(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10,

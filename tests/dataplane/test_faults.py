@@ -72,21 +72,11 @@ def run_with_fault(pipeline: Pipeline, label: str, fault, rows: int = ROWS, paus
 
 
 def test_connect_worker_killed_and_restarted_mid_stream(pipeline):
-    def fault():
-        pipeline.connect.kill()
-        time.sleep(3)
-        pipeline.connect.start()
-
-    run_with_fault(pipeline, "connect-killed", fault)
+    run_with_fault(pipeline, "connect-killed", pipeline.kill_and_restart_connect)
 
 
 def test_one_of_three_brokers_killed_mid_stream(pipeline):
-    def fault():
-        pipeline.kafka.kill(1)
-        time.sleep(10)  # the load goes on with two brokers: min.insync.replicas is 2
-        pipeline.kafka.restart_node(1)
-
-    run_with_fault(pipeline, "broker-killed", fault)
+    run_with_fault(pipeline, "broker-killed", pipeline.kill_and_restart_broker)
 
 
 def test_postgres_restarted_mid_stream(pipeline):
