@@ -36,17 +36,18 @@ def endpoints(stack: str) -> smoke.Endpoints:
     password = base64.b64decode(encoded).decode()
     host, port = outputs["postgres"]["host"].rsplit(":", 1)
     archive = outputs["archive"]
-    if archive.get("format") == "iceberg":
-        # The marker and completeness checks read JSONL objects and the JSONL sink's offsets.
-        sys.exit(f"stack {stack} archives to Iceberg tables (Glue database {archive.get('glueDatabase')}); "
-                 "make verify and make status check the JSONL archive only so far. Read the tables as the "
-                 "README's 'The Iceberg archive' section shows, and the sink's state with "
-                 f"`curl -u operator:<password> {outputs['connect']['host']}/connectors/iceberg-sink/status`.")
+    iceberg = archive.get("format") == "iceberg"
 
     def s3():
         import boto3
 
         return boto3.client("s3", region_name=archive["region"])
+
+    def catalog():
+        # Your AWS credentials, as for S3: the Glue catalog the sink writes its tables into.
+        from pyiceberg.catalog.glue import GlueCatalog
+
+        return GlueCatalog("archive", **{"glue.region": archive["region"], "s3.region": archive["region"]})
 
     return smoke.Endpoints(
         connect_url=outputs["connect"]["host"],
@@ -58,4 +59,6 @@ def endpoints(stack: str) -> smoke.Endpoints:
         prefix=archive["prefix"],
         s3=s3,
         replication_slot=Names(stack_slug(stack)).replication_slot,
+        glue_database=archive.get("glueDatabase") or "",
+        catalog=catalog if iceberg else None,
     )

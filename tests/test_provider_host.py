@@ -11,7 +11,7 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 
-from connectors.configs import SINK_NAME, SOURCE_NAME
+from connectors.configs import ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME
 from tests.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
 
 CONNECTORS = (SOURCE_NAME, SINK_NAME)
@@ -97,6 +97,23 @@ def test_check_passes_on_a_later_up(host, later_up, name):
     checked = host.check(name, outputs_of(later_up[name]), later_up[name])
     assert checked.failures == []
     assert checked.inputs["config"] == later_up[name]["config"]
+
+
+def test_an_iceberg_stack_s_fresh_preview_passes_check_and_diff_without_calling_connect(host, connect):
+    """The Iceberg sink's config waits on the bucket's name and the Glue database: both unknown in
+    the preview of a new stack."""
+    iceberg = {"archiveFormat": "iceberg", "exactlyOnceSource": "true"}
+    fresh, later = (recorded_connectors(fresh_preview=True, config=iceberg),
+                    recorded_connectors(fresh_preview=False, config=iceberg))
+    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG_SINK_NAME, *DATABASE_STEPS}
+    assert fresh[ICEBERG_SINK_NAME]["config"] == rpc.UNKNOWN
+    for name in (SOURCE_NAME, ICEBERG_SINK_NAME):
+        checked = host.check(name, {}, at(connect.url, fresh[name]))
+        assert checked.failures == [] and checked.inputs["config"] == fresh[name]["config"]
+        assert host.check(name, outputs_of(later[name]), later[name]).failures == []
+        olds = outputs_of(at(connect.url, later[name]))
+        assert host.diff(name, name, olds, at(connect.url, later[name])).changes == provider_pb2.DiffResponse.DIFF_NONE
+    assert connect.connections == 0
 
 
 def test_check_tolerates_an_unknown_value_inside_the_config_and_still_names_real_problems(host, later_up):

@@ -255,6 +255,8 @@ class Pipeline:
             connect_url=self.connect.url, postgres_dsn=self.pg.dsn(), kafka_bootstrap=self.kafka.bootstrap,
             bucket=self.archive.bucket, prefix=self.archive.prefix, s3=self.s3_client,
             replication_slot=self.settings.names.replication_slot, connect_auth=self.connect.auth,
+            glue_database=self.archive.glue_database or "",
+            catalog=self.iceberg_catalog if self.settings.config.archive_format == "iceberg" else None,
         )
 
     def archive_coverage(self) -> list[Coverage]:

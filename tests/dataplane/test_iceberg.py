@@ -19,7 +19,8 @@ from datetime import date, datetime, time as clock, timezone
 from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, FloatType, IntegerType,
                              LongType, StringType, TimestampType, TimestamptzType, TimeType)
 
-from connectors import configs
+from components import postgres_config as pgconf
+from connectors import configs, smoke
 from connectors.provider import root_cause
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import Load, Pipeline, require_dataplane, stack_settings
@@ -122,6 +123,17 @@ def test_the_demo_tables_snapshot_is_in_iceberg(pipeline):
     rows = wait_for(lambda: (found := pipeline.iceberg_rows("inventory.customers")) and len(found) >= customers
                     and found, 240, "the customers' snapshot", pipeline.connect.log, 5)
     assert Counter(row["_cdc"]["op"] for row in rows)["r"] >= customers
+
+
+def test_make_verify_and_make_status_follow_a_marker_into_its_iceberg_table(pipeline):
+    report = smoke.check(pipeline.endpoints(), s3_timeout=180)
+    print(f"\nmake verify:\n{report}")
+    assert report.ok
+    marker_table = configs.iceberg_table(pipeline.archive.glue_database, pgconf.MARKER_TABLE)
+    assert any(line.startswith(f"✔ Iceberg: in {marker_table}") for line in report.lines)
+    assert any("connector iceberg-sink RUNNING" in line for line in report.lines)
+    status = smoke.status(pipeline.endpoints())
+    assert status.ok and any("replication slot" in line for line in status.lines)
 
 
 def inserts(pipeline: Pipeline, label: str) -> list[dict]:
