@@ -115,31 +115,30 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         f"{time.monotonic() - committed_at:.1f}s after the commit"
     )
 
-    if endpoints.catalog:
-        table = iceberg_table(endpoints.glue_database, MARKER_TABLE)
-        if not _find_in_iceberg(endpoints, table, marker, s3_timeout):
-            report.failed(
-                f"Iceberg: the marker is not in {table} after {s3_timeout:.0f}s; the sink commits every "
-                f"iceberg.control.commit.interval-ms — check {endpoints.connect_status_hint(endpoints.sink_name)}"
-            )
-            return report
-        report.passed(f"Iceberg: in {table}, {time.monotonic() - committed_at:.1f}s after the commit")
-        check_slot(endpoints, report)
-        check_completeness(endpoints, report)
+    found_in, missing = _find_in_archive(endpoints, marker, wall_clock, s3_timeout)
+    if found_in is None:
+        report.failed(missing)
         return report
-
-    key = _find_in_s3(endpoints, marker, wall_clock, s3_timeout)
-    if key is None:
-        report.failed(
-            f"S3: the marker is not under s3://{endpoints.bucket}/{endpoints.prefix}/{MARKER_TOPIC}/ after "
-            f"{s3_timeout:.0f}s; the sink writes an object every file.rotate.interval.ms — check "
-            f"{endpoints.connect_status_hint(SINK_NAME)}"
-        )
-        return report
-    report.passed(f"S3: in s3://{endpoints.bucket}/{key}, {time.monotonic() - committed_at:.1f}s after the commit")
+    report.passed(f"{found_in}, {time.monotonic() - committed_at:.1f}s after the commit")
     check_slot(endpoints, report)
     check_completeness(endpoints, report)
     return report
+
+
+def _find_in_archive(endpoints: Endpoints, marker: str, since: datetime, timeout: float) -> tuple[str | None, str]:
+    """Where the archive holds the marker ("S3: in …" or "Iceberg: in …"), or None and what to check."""
+    hint = endpoints.connect_status_hint(endpoints.sink_name)
+    if endpoints.catalog:
+        table = iceberg_table(endpoints.glue_database, MARKER_TABLE)
+        if _find_in_iceberg(endpoints, table, marker, timeout):
+            return f"Iceberg: in {table}", ""
+        return None, (f"Iceberg: the marker is not in {table} after {timeout:.0f}s; the sink commits every "
+                      f"iceberg.control.commit.interval-ms — check {hint}")
+    key = _find_in_s3(endpoints, marker, since, timeout)
+    if key is not None:
+        return f"S3: in s3://{endpoints.bucket}/{key}", ""
+    return None, (f"S3: the marker is not under s3://{endpoints.bucket}/{endpoints.prefix}/{MARKER_TOPIC}/ after "
+                  f"{timeout:.0f}s; the sink writes an object every file.rotate.interval.ms — check {hint}")
 
 
 def check_slot(endpoints: Endpoints, report: Report) -> None:
