@@ -25,7 +25,14 @@ TOPIC_PREFIX = "cdc"
 # What a record adds to its key and value in the producer's size check: headers, timestamp, framing.
 RECORD_FRAMING = 1024
 BYTES_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
-JSON_CONVERTER = cconf.JSON_CONVERTER
+# Keys and values as JSON with each record's schema embedded: what an Iceberg stack's source writes
+# and its sink reads.
+JSON_WITH_SCHEMAS = {
+    "key.converter": cconf.JSON_CONVERTER,
+    "key.converter.schemas.enable": "true",
+    "value.converter": cconf.JSON_CONVERTER,
+    "value.converter.schemas.enable": "true",
+}
 # How often Iceberg's sink commits what its workers wrote (a snapshot per table, with the offsets):
 # as often as the JSONL sink closes its objects, so both archives trail the database alike.
 ICEBERG_COMMIT_INTERVAL_MS = 30000
@@ -165,10 +172,7 @@ def _typed_records(settings: Settings) -> dict[str, str]:
     return {
         "decimal.handling.mode": "precise",
         "transforms.recordSizeLimit.schemas.enable": "true",  # the schema is part of each record's size
-        "key.converter": JSON_CONVERTER,
-        "key.converter.schemas.enable": "true",
-        "value.converter": JSON_CONVERTER,
-        "value.converter.schemas.enable": "true",
+        **JSON_WITH_SCHEMAS,
     }
 
 
@@ -205,10 +209,7 @@ def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
         "connector.class": ICEBERG_SINK.class_name,
         "tasks.max": "1",
         "topics.regex": CHANGE_TOPIC_PATTERN,
-        "key.converter": JSON_CONVERTER,
-        "key.converter.schemas.enable": "true",
-        "value.converter": JSON_CONVERTER,
-        "value.converter.schemas.enable": "true",
+        **JSON_WITH_SCHEMAS,
         # Each change becomes a row: the after-image (a delete's before-image), with _cdc.op (c, r,
         # u, d), _cdc.committed_at, _cdc.lsn, _cdc.topic/partition/offset and _cdc.table beside it;
         # _cdc.target names its Iceberg table.
