@@ -109,6 +109,8 @@ class Connect(pulumi.ComponentResource):
             "connect-worker-config", metadata=metadata("connect-worker"), data=worker, opts=in_namespace
         )
         archive_format = settings.config.archive_format
+        if warning := cconf.iceberg_memory_warning(settings):
+            pulumi.log.warn(warning, resource=self)
         plugins = plugin_files(plugins_for(archive_format))
         plugin_space = PLUGIN_SPACE[archive_format]
         init_containers = [self._installer(settings)]

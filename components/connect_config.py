@@ -217,6 +217,22 @@ def worker_properties(
     }
 
 
+# `make bench` with archiveFormat iceberg at 10,000 events/s: the worker's PSS reached 781 MiB with
+# connectMemory 768Mi (heap 384 MiB, GC-bound), so a pod at that limit is at risk of being OOM-killed.
+ICEBERG_MEASURED_PEAK = Memory.mebibytes(781)
+
+
+def iceberg_memory_warning(settings: Settings) -> str | None:
+    """What `pulumi up` warns of when an Iceberg stack's Connect workers get less than was measured."""
+    memory = settings.config.connect_memory
+    if settings.config.archive_format != "iceberg" or memory > ICEBERG_MEASURED_PEAK:
+        return None
+    return (f"connectMemory {memory} with archiveFormat iceberg: `make bench` measured Connect at "
+            f"{ICEBERG_MEASURED_PEAK.mib} MiB under 10,000 events/s with 768Mi, so the worker may be OOM-killed "
+            "under load (it restarts and loses nothing, but the archive stalls). Raise connectMemory (and lower "
+            "another tier within memoryBudget), or keep the change rate well below that.")
+
+
 def aws_profile(access_key_id: str, secret_access_key: str) -> str:
     """The sink's key as the AWS SDK's shared-credentials file (its default profile)."""
     return f"[default]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret_access_key}\n"

@@ -289,3 +289,12 @@ def test_plugin_downloads_are_kept_on_a_volume_of_each_worker_that_outlives_the_
     assert {"name": "plugin-cache", "mountPath": cache} in installer["volumeMounts"]
     # Only the cache outlives the pod: the installed plugins are made again from it at each start.
     assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Delete", "whenScaled": "Delete"}
+
+
+def test_an_iceberg_stack_with_less_connect_memory_than_was_measured_is_warned_of():
+    def warning(**keys):
+        return cconf.iceberg_memory_warning(parse_settings("data-ingestion", "dev", keys))
+
+    assert warning() is None and warning(archiveFormat="iceberg", connectMemory="1Gi", schemaRegistryMemory="256Mi") is None
+    text = warning(archiveFormat="iceberg")
+    assert "connectMemory 768Mi" in text and "781 MiB" in text and "OOM-killed" in text
