@@ -342,3 +342,14 @@ class Load(threading.Thread):
 
     def wait_for(self, rows: int, timeout: float = 120) -> None:
         wait_for(lambda: len(self.committed) >= rows, timeout, f"{rows} committed rows")
+
+
+def load_through(pipeline: Pipeline, label: str, fault, rows: int, pause: float = 0.01) -> Load:
+    """Commit `rows` rows labelled `label`, inflicting `fault` once a third are in; the finished load."""
+    load = Load(pipeline, label, rows, pause)
+    load.start()
+    load.wait_for(rows // 3)
+    fault()
+    load.join(timeout=600)
+    assert not load.is_alive(), "the load did not finish"
+    return load

@@ -13,7 +13,7 @@ import pytest
 
 from connectors import smoke
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Load, Pipeline, require_dataplane, stack_settings
+from tests.dataplane.pipeline import Load, Pipeline, load_through, require_dataplane, stack_settings
 
 ROWS = 3000
 
@@ -47,12 +47,7 @@ def assert_archive_complete(pipeline: Pipeline) -> None:
 
 
 def run_with_fault(pipeline: Pipeline, label: str, fault, rows: int = ROWS, pause: float = 0.01) -> None:
-    load = Load(pipeline, label, rows, pause)
-    load.start()
-    load.wait_for(rows // 3)
-    fault()
-    load.join(timeout=600)
-    assert not load.is_alive(), "the load did not finish"
+    load = load_through(pipeline, label, fault, rows, pause)
     committed = set(load.committed)
 
     def all_archived():

@@ -23,7 +23,7 @@ from components import postgres_config as pgconf
 from connectors import configs, smoke
 from connectors.provider import root_cause
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Load, Pipeline, require_dataplane, stack_settings
+from tests.dataplane.pipeline import Pipeline, load_through, require_dataplane, stack_settings
 
 TYPED = "inventory.typed_orders"
 ROWS = 3000
@@ -146,12 +146,7 @@ def archived(pipeline: Pipeline, label: str) -> Counter:
 
 
 def run_with_fault(pipeline: Pipeline, label: str, fault) -> None:
-    load = Load(pipeline, label, ROWS)
-    load.start()
-    load.wait_for(ROWS // 3)
-    fault()
-    load.join(timeout=600)
-    assert not load.is_alive(), "the load did not finish"
+    load = load_through(pipeline, label, fault, ROWS)
     committed = set(load.committed)
     try:
         wait_for(lambda: committed <= set(archived(pipeline, label)), 300,
