@@ -45,7 +45,8 @@ pulumi.export(
     },
 )
 pulumi.export("kafka", {"inCluster": kafka.bootstrap_servers, "host": kafka.host_bootstrap_servers})
-pulumi.export("schemaRegistry", {"inCluster": schema_registry.url, "host": schema_registry.host_url})
+pulumi.export("schemaRegistry", {"inCluster": schema_registry.url, "host": schema_registry.host_url,
+                                "confluentCompatible": schema_registry.confluent_url})
 pulumi.export("connect", {"inCluster": connect.url, "host": connect.host_url})
 # Connect's REST API asks for these: `pulumi stack output --show-secrets connectCredentials`.
 pulumi.export("connectCredentials", {"user": connect.rest_user, "password": connect.rest_password})
@@ -54,6 +55,7 @@ pulumi.export(
     {
         "source": {"name": SOURCE_NAME, "state": connectors.source.state, "slot": connectors.source.slot},
         "sink": {"name": sink_name(settings), "state": connectors.sink.state},
+        "serialization": settings.config.serialization,
     },
 )
 pulumi.export(

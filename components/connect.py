@@ -15,6 +15,7 @@ from .k8s import (
     checksum,
     container_security_context,
     exec_probe,
+    init_container,
     jvm_heap_options,
     metadata_for,
     pod_ip_env,
@@ -22,6 +23,7 @@ from .k8s import (
     resources,
     service_specs,
     tcp_probe,
+    topic_creator,
     volume_claim,
 )
 from .kafka import Kafka
@@ -47,8 +49,6 @@ INSTALLER_MEMORY = Memory.mebibytes(384)
 # compile against), kept; the installed plugins take as much again. Iceberg's sink is ~140 MB of jars.
 PLUGIN_CACHE = "/var/cache/connect-plugins"
 PLUGIN_SPACE = {"jsonl": Memory.mebibytes(256), "iceberg": Memory.mebibytes(512)}
-# kafka-topics.sh, run once before the worker to create the Iceberg sink's control topic.
-TOPIC_TOOL_MEMORY = Memory.mebibytes(256)
 
 
 class Connect(pulumi.ComponentResource):
@@ -111,7 +111,7 @@ class Connect(pulumi.ComponentResource):
         archive_format = settings.config.archive_format
         if warning := cconf.iceberg_memory_warning(settings):
             pulumi.log.warn(warning, resource=self)
-        plugins = plugin_files(plugins_for(archive_format))
+        plugins = plugin_files(plugins_for(archive_format, settings.config.serialization))
         plugin_space = PLUGIN_SPACE[archive_format]
         init_containers = [self._installer(settings)]
         if archive_format == "iceberg":
@@ -267,24 +267,4 @@ class Connect(pulumi.ComponentResource):
 
     @staticmethod
     def _control_topic(settings: Settings) -> dict:
-        return init_container(
-            "iceberg-control-topic", cconf.IMAGE,
-            ["/opt/kafka/bin/kafka-topics.sh", *cconf.control_topic_arguments(settings)],
-            {"KAFKA_HEAP_OPTS": "-Xmx128m", "LOG_DIR": "/tmp/topic-tool-logs"},
-            TOPIC_TOOL_MEMORY,
-        )
-
-
-def init_container(name: str, image: str, command: list[str], env: dict[str, str], memory: Memory,
-                   mounts: list[dict] | None = None) -> dict:
-    """A step the pod runs before the worker, hardened like it, with /tmp writable."""
-    return {
-        "name": name,
-        "image": image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": command,
-        "env": [{"name": key, "value": value} for key, value in env.items()],
-        "resources": resources(memory, "100m"),
-        "securityContext": container_security_context(),
-        "volumeMounts": [*(mounts or []), {"name": "tmp", "mountPath": "/tmp"}],
-    }
+        return topic_creator("iceberg-control-topic", cconf.IMAGE, cconf.control_topic_arguments(settings))

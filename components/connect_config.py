@@ -10,7 +10,7 @@ import base64
 
 from .k8s import jvm_heap, jvm_heap_options, jvm_options
 from .kafka_config import KAFKA_VERSION, bootstrap_servers, max_message_bytes
-from .plugins import CLIENT_OVERRIDE_POLICY
+from .plugins import AVRO_CONVERTER, CLIENT_OVERRIDE_POLICY
 from .postgres_config import CDC_PASSWORD_KEY
 from .quantity import Memory
 from .settings import Settings
@@ -19,7 +19,15 @@ from .topology import CONNECT, SCHEMA_REGISTRY
 IMAGE = f"apache/kafka:{KAFKA_VERSION}"  # Connect runs from the brokers' own distribution
 # Builds the S3 sink from source and fetches the plugins at pod start; Connect itself needs no JDK.
 INSTALLER_IMAGE = "eclipse-temurin:17.0.20_8-jdk"
-SCHEMA_REGISTRY_IMAGE = "confluentinc/cp-schema-registry:8.0.4"
+# Apicurio Registry, the release of the converter the Connect workers run, storing its schemas in Kafka.
+SCHEMA_REGISTRY_IMAGE = "apicurio/apicurio-registry-kafkasql:2.6.13.Final"
+SCHEMA_REGISTRY_UID = 185  # the image's user (Red Hat's OpenJDK base)
+# Apicurio's own API, which its converter speaks, and the Confluent-compatible one for other clients.
+REGISTRY_API = "/apis/registry/v2"
+CONFLUENT_COMPATIBLE_API = "/apis/ccompat/v7"
+# What the registry accepts as a new version of a subject's schema: one that reads every earlier
+# version's records, so a reader of the whole archive needs only the latest schema.
+SCHEMA_COMPATIBILITY = "BACKWARD_TRANSITIVE"
 
 PLUGIN_PATH = "/opt/connect/plugins"
 SECRETS_DIR = "/run/secrets/connect"
@@ -53,7 +61,7 @@ GROUP_ID = "data-ingestion-connect"
 CONFIG_TOPIC = "connect-configs"
 OFFSET_TOPIC = "connect-offsets"
 STATUS_TOPIC = "connect-status"
-SCHEMAS_TOPIC = "_schemas"
+SCHEMAS_TOPIC = "kafkasql-journal"  # the registry's journal: every schema, every rule
 
 # Connect carries plugins, their class loaders and producer/consumer buffers: less heap than a broker.
 CONNECT_HEAP_FRACTION = 0.5
@@ -62,7 +70,7 @@ SCHEMA_REGISTRY_HEAP_FRACTION = 0.5
 # pause goal G1 keeps the young generation so small that it collected many times a second and GC
 # took more CPU than any task (`make bench` profile). G1's own default goal lets it collect rarely.
 CONNECT_JVM_OPTIONS = jvm_options(128, 64, 64, pause_ms=200)
-SCHEMA_REGISTRY_JVM_OPTIONS = jvm_options(96, 48, 32)
+SCHEMA_REGISTRY_JVM_OPTIONS = jvm_options(128, 48, 32)  # Quarkus, Kafka clients, H2 in memory
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 
@@ -247,28 +255,72 @@ def aws_environment(secrets_dir: str = SECRETS_DIR) -> dict[str, str]:
     }
 
 
-def control_topic_arguments(settings: Settings, bootstrap: str | None = None) -> list[str]:
-    """kafka-topics.sh's arguments that create the Iceberg sink's control topic, if it is not there
-    (brokers create no topic on their own here): run by the Connect pod before the worker starts."""
+def topic_arguments(settings: Settings, topic: str, *configs: str, bootstrap: str | None = None) -> list[str]:
+    """kafka-topics.sh's arguments that create a one-partition topic durable like every topic of the
+    stack, if it is not there (brokers create no topic on their own here)."""
     return [
         "--bootstrap-server", bootstrap or bootstrap_servers(settings),
-        "--create", "--if-not-exists", "--topic", ICEBERG_CONTROL_TOPIC,
+        "--create", "--if-not-exists", "--topic", topic,
         "--partitions", "1", "--replication-factor", str(settings.replication_factor),
         "--config", f"min.insync.replicas={settings.min_insync_replicas}",
-        "--config", "cleanup.policy=delete",
+        *(argument for config in configs for argument in ("--config", config)),
     ]
 
 
+def control_topic_arguments(settings: Settings, bootstrap: str | None = None) -> list[str]:
+    """The Iceberg sink's control topic: run by the Connect pod before the worker starts."""
+    return topic_arguments(settings, ICEBERG_CONTROL_TOPIC, "cleanup.policy=delete", bootstrap=bootstrap)
+
+
+def schemas_topic_arguments(settings: Settings, bootstrap: str | None = None) -> list[str]:
+    """The registry's journal, kept for ever (a schema deleted from it is a record no one can read):
+    run by the registry pod before the registry starts, which would otherwise create it with the
+    brokers' defaults."""
+    return topic_arguments(settings, SCHEMAS_TOPIC, "cleanup.policy=delete", "retention.ms=-1",
+                           "retention.bytes=-1", bootstrap=bootstrap)
+
+
+def schema_registry_url(settings: Settings) -> str:
+    """The registry's address inside the cluster, which the converters use."""
+    return f"http://{SCHEMA_REGISTRY.name}.{settings.config.namespace}.svc:{SCHEMA_REGISTRY.ports['http']}"
+
+
 def schema_registry_environment(settings: Settings) -> dict[str, str]:
-    """The Confluent image turns SCHEMA_REGISTRY_* variables into schema-registry.properties."""
+    """Apicurio Registry's settings (Quarkus reads REGISTRY_X_Y as registry.x.y)."""
     return {
-        "SCHEMA_REGISTRY_LISTENERS": f"http://0.0.0.0:{SCHEMA_REGISTRY.ports['http']}",
-        "SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS": ",".join(
-            f"PLAINTEXT://{server}" for server in bootstrap_servers(settings).split(",")
-        ),
-        "SCHEMA_REGISTRY_KAFKASTORE_TOPIC": SCHEMAS_TOPIC,
-        "SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR": str(settings.replication_factor),
-        "SCHEMA_REGISTRY_HEAP_OPTS": jvm_heap_options(schema_registry_heap(settings)),
-        "SCHEMA_REGISTRY_JVM_PERFORMANCE_OPTS": SCHEMA_REGISTRY_JVM_OPTIONS,
-        "SCHEMA_REGISTRY_LOG4J_ROOT_LOGLEVEL": "INFO",
+        "QUARKUS_HTTP_PORT": str(SCHEMA_REGISTRY.ports["http"]),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers(settings),
+        "REGISTRY_KAFKASQL_TOPIC": SCHEMAS_TOPIC,
+        "REGISTRY_KAFKASQL_TOPIC_AUTO_CREATE": "false",  # created by the pod's init container, RF 3
+        # Every subject, unless a rule of its own says otherwise.
+        "REGISTRY_RULES_GLOBAL_COMPATIBILITY": SCHEMA_COMPATIBILITY,
+        "REGISTRY_RULES_GLOBAL_VALIDITY": "FULL",
+        # The Confluent-compatible API's schema ids are content ids, as the converters write them.
+        "REGISTRY_CCOMPAT_LEGACY_ID_MODE_ENABLED": "false",
+        # The image's start script sizes the heap from the limit: the explicit heap is appended after it.
+        "JAVA_OPTS_APPEND": f"{jvm_heap_options(schema_registry_heap(settings))} {SCHEMA_REGISTRY_JVM_OPTIONS}",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def avro_converters(settings: Settings, registry_url: str | None = None) -> dict[str, str]:
+    """A connector's keys and values as Avro through the registry: each schema registered once (a
+    changed one as a new version, if the compatibility rule accepts it), and each record carrying
+    its schema's id in Confluent's framing (a zero byte, a four-byte content id), which Confluent's
+    clients, Spark's and ClickHouse's Avro readers take as they are."""
+    options = {
+        "apicurio.registry.url": f"{registry_url or schema_registry_url(settings)}{REGISTRY_API}",
+        "apicurio.registry.auto-register": "true",
+        "apicurio.registry.auto-register.if-exists": "RETURN_OR_UPDATE",
+        # Confluent's framing (what `as-confluent` sets, named without the warning that it overrides
+        # the default handler): a zero byte and the schema's content id in four bytes.
+        "apicurio.registry.id-handler": "io.apicurio.registry.serde.Legacy4ByteIdHandler",
+        "apicurio.registry.use-id": "contentId",
+        "apicurio.registry.headers.enabled": "false",
+    }
+    return {
+        setting: value
+        for side in ("key", "value")
+        for setting, value in {f"{side}.converter": AVRO_CONVERTER.class_name,
+                               **{f"{side}.converter.{key}": option for key, option in options.items()}}.items()
     }

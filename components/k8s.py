@@ -118,3 +118,28 @@ def service_specs(workload: Workload, port_name: str, host_port: HostPort) -> tu
         "ports": [{"name": port_name, "port": port, "targetPort": port_name, "nodePort": host_port.node_port}],
     }
     return in_cluster, external
+
+
+# kafka-topics.sh, run before a pod's main container to create a topic it needs.
+TOPIC_TOOL_MEMORY = Memory.mebibytes(256)
+
+
+def init_container(name: str, image: str, command: list[str], env: dict[str, str], memory: Memory,
+                   mounts: list[dict] | None = None) -> dict:
+    """A step a pod runs before its main container, hardened like it, with /tmp writable."""
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "env": [{"name": key, "value": value} for key, value in env.items()],
+        "resources": resources(memory, "100m"),
+        "securityContext": container_security_context(),
+        "volumeMounts": [*(mounts or []), {"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def topic_creator(name: str, kafka_image: str, arguments: list[str]) -> dict:
+    """An init container that creates a topic with kafka-topics.sh (brokers create none on their own)."""
+    return init_container(name, kafka_image, ["/opt/kafka/bin/kafka-topics.sh", *arguments],
+                          {"KAFKA_HEAP_OPTS": "-Xmx128m", "LOG_DIR": "/tmp/topic-tool-logs"}, TOPIC_TOOL_MEMORY)

@@ -98,10 +98,10 @@ DEBEZIUM_POSTGRES = Plugin(
 # Maven Central, the one artifact source every machine of ours and every user's cluster can reach.
 S3_SINK = Plugin(
     name="s3-sink",
-    version="1.2.0",
+    version="1.3.0",
     class_name="dataingestion.connect.s3.S3SinkConnector",
     compile_against=CONNECT_API,
-    sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java"),
+    sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java", "TypedJson.java"),
     services=(("org.apache.kafka.connect.sink.SinkConnector", "dataingestion.connect.s3.S3SinkConnector"),),
 )
 
@@ -133,15 +133,61 @@ ICEBERG_SINK = Plugin(
 )
 CHANGELOG_ROW = "dataingestion.connect.iceberg.ChangelogRow"
 
+APICURIO_VERSION = "2.6.13.Final"
+# Apicurio's Kafka Connect converter and what Maven resolves for it at runtime scope, less the jars
+# the worker itself provides: Kafka 3.9's clients, connect-api and connect-json (which clash with
+# Connect 4.3.1: NoSuchMethodError Utils.mkSet), their compression codecs, slf4j and Jackson; and
+# less the JSON Schema serde and its parsers, which only Apicurio's JSON converter uses.
+# group, artifact, version, sha256
+APICURIO_CONVERTER_JARS: tuple[tuple[str, str, str, str], ...] = (
+    ("io.apicurio", "apicurio-registry-utils-converter", APICURIO_VERSION,
+     "95392390745e31941e3f8e3565f883a2c31b9fd1d38eb0e22aac7721dd73508a"),
+    ("io.apicurio", "apicurio-registry-serdes-avro-serde", APICURIO_VERSION,
+     "71e2a474b6ef82b94d161eed801bc6570a31b324e6872e7c19e09c3b10bc3ad1"),
+    ("io.apicurio", "apicurio-registry-serde-common", APICURIO_VERSION,
+     "5f5e0e834699516be7b39ee6cdefa138a417758bbf66e28950158a7232014e76"),
+    ("io.apicurio", "apicurio-registry-schema-resolver", APICURIO_VERSION,
+     "171a974f39df803e0084c962b80b58a2e40645cb08e8297bdbbe34c2ef61a3c1"),
+    ("io.apicurio", "apicurio-registry-client", APICURIO_VERSION,
+     "3b06edde267fbf98207fcab297679b25475d62f4b31aa54612eb0e44f1804ad2"),
+    ("io.apicurio", "apicurio-registry-common", APICURIO_VERSION,
+     "1f08d5cfdf183be38f53df9e4ed72cb11f7923405ba7f2b3043f334fe6c732df"),
+    ("io.apicurio", "apicurio-common-rest-client-jdk", "0.1.18.Final",
+     "ef1feac9226e31722444f608ad5d998e0d0753ed886a6decad19effe23d9b734"),
+    ("io.apicurio", "apicurio-common-rest-client-common", "0.1.18.Final",
+     "7e73da0b5bd1cff35ff24f2172d41b79ef55362dbbd6104c5d5108ffed87dcd7"),
+    ("org.apache.avro", "avro", "1.12.0", "1f5fbfff9b7427d6832cc3031a3c81413d3e21d9e2551847d9231c28493f9492"),
+    ("org.apache.commons", "commons-compress", "1.26.2",
+     "9168a03141d8fc7eda21a2360d83cc0412bcbb1d6204d992bd48c2573cb3c6b8"),
+    ("commons-codec", "commons-codec", "1.17.0", "f700de80ac270d0344fdea7468201d8b9c805e5c648331c3619f2ee067ccfc59"),
+    ("commons-io", "commons-io", "2.16.1", "f41f7baacd716896447ace9758621f62c1c6b0a91d89acee488da26fc477c84f"),
+    ("org.apache.commons", "commons-lang3", "3.14.0", "7b96bf3ee68949abb5bc465559ac270e0551596fa34523fddf890ec418dde13c"),
+)
+
+# For serialization avro: keys and values through the registry, by Apicurio's converter (Confluent's
+# is not published to Maven Central). Beside its jars, compiled against them, ours: the converter
+# that registers Debezium's temporal and UUID columns as Avro logical types (connect/avro-converter/).
+AVRO_CONVERTER = Plugin(
+    name="avro-converter",
+    version=f"{APICURIO_VERSION}+typed.1",
+    class_name="dataingestion.connect.avro.TypedAvroConverter",
+    jars=tuple(Artifact(*row) for row in APICURIO_CONVERTER_JARS),
+    compile_against=CONNECT_API,
+    sources=("TypedAvroConverter.java",),
+    services=(("org.apache.kafka.connect.storage.Converter", "dataingestion.connect.avro.TypedAvroConverter"),),
+)
+
 COMMON_PLUGINS = (DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, CLIENT_OVERRIDE_POLICY)
 ARCHIVE_SINKS = {"jsonl": S3_SINK, "iceberg": ICEBERG_SINK}
-# Every plugin the project declares, whichever archive format a stack chooses.
-PLUGINS = (*COMMON_PLUGINS, *ARCHIVE_SINKS.values())
+CONVERTERS = {"json": (), "avro": (AVRO_CONVERTER,)}  # Kafka's JsonConverter ships with the worker
+# Every plugin the project declares, whichever archive format and serialization a stack chooses.
+PLUGINS = (*COMMON_PLUGINS, *ARCHIVE_SINKS.values(), AVRO_CONVERTER)
 
 
-def plugins_for(archive_format: str) -> tuple[Plugin, ...]:
-    """What a stack's Connect workers install: the source's plugins and its archive format's sink."""
-    return (*COMMON_PLUGINS, ARCHIVE_SINKS[archive_format])
+def plugins_for(archive_format: str, serialization: str) -> tuple[Plugin, ...]:
+    """What a stack's Connect workers install: the source's plugins, its archive format's sink and
+    its serialization's converter."""
+    return (*COMMON_PLUGINS, ARCHIVE_SINKS[archive_format], *CONVERTERS[serialization])
 
 
 def _read(*path: str) -> str:

@@ -1,4 +1,9 @@
-"""The Schema Registry tier: one registry whose schemas live in Kafka (the `_schemas` topic)."""
+"""The Schema Registry tier: one Apicurio Registry, its schemas in a Kafka topic (KafkaSQL storage).
+
+Apicurio rather than Confluent's registry: the converter the Connect workers install must come from
+Maven Central, where only Apicurio's is published, and it speaks Apicurio's own API. Other clients
+use the Confluent-compatible API the registry serves beside it (README, "Avro through the registry").
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,16 @@ from .k8s import (
     container_security_context,
     http_probe,
     metadata_for,
-    pod_ip_env,
     pod_security_context,
     resources,
     service_specs,
+    topic_creator,
 )
 from .kafka import Kafka
 from .platform import Platform
 from .settings import Settings
 from .topology import SCHEMA_REGISTRY
 
-UID = 1000  # the image's appuser
 NAME = SCHEMA_REGISTRY.name
 
 
@@ -63,35 +67,29 @@ class SchemaRegistry(pulumi.ComponentResource):
                     "spec": {
                         "serviceAccountName": SCHEMA_REGISTRY.service_account,
                         "automountServiceAccountToken": False,
-                        # The image reads the injected SCHEMA_REGISTRY_PORT=tcp://... as its config and fails.
+                        # Quarkus would read injected SCHEMA_REGISTRY_* variables as settings.
                         "enableServiceLinks": False,
-                        "securityContext": pod_security_context(UID),
+                        "securityContext": pod_security_context(cconf.SCHEMA_REGISTRY_UID),
+                        "initContainers": [
+                            topic_creator("schemas-topic", cconf.IMAGE, cconf.schemas_topic_arguments(settings))
+                        ],
                         "containers": [
                             {
                                 "name": NAME,
                                 "image": cconf.SCHEMA_REGISTRY_IMAGE,
                                 "imagePullPolicy": "IfNotPresent",
-                                "env": [
-                                    {**pod_ip_env(), "name": "SCHEMA_REGISTRY_HOST_NAME"},
-                                    *({"name": key, "value": value} for key, value in environment.items()),
-                                ],
+                                "env": [{"name": key, "value": value} for key, value in environment.items()],
                                 "ports": [{"name": "http", "containerPort": SCHEMA_REGISTRY.ports["http"], "protocol": "TCP"}],
                                 "resources": resources(settings.config.schema_registry_memory, "100m"),
                                 "securityContext": container_security_context(),
-                                "startupProbe": http_probe("/subjects", "http", 5, 60),
-                                "readinessProbe": http_probe("/subjects", "http", 10, 3),
-                                "livenessProbe": http_probe("/", "http", 20, 6),
-                                "volumeMounts": [
-                                    # The image writes its properties from the environment at start.
-                                    {"name": "config", "mountPath": "/etc/schema-registry"},
-                                    {"name": "tmp", "mountPath": "/tmp"},
-                                ],
+                                # Ready once it has read the journal and serves the API.
+                                "startupProbe": http_probe("/health/live", "http", 5, 60),
+                                "readinessProbe": http_probe("/health/ready", "http", 10, 3),
+                                "livenessProbe": http_probe("/health/live", "http", 20, 6),
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                             }
                         ],
-                        "volumes": [
-                            {"name": "config", "emptyDir": {"sizeLimit": "16Mi"}},
-                            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                        ],
+                        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                     },
                 },
             },
@@ -101,6 +99,8 @@ class SchemaRegistry(pulumi.ComponentResource):
             ),
         )
 
-        self.url = f"http://{NAME}.{namespace}.svc:{SCHEMA_REGISTRY.ports['http']}"
+        self.url = cconf.schema_registry_url(settings)
         self.host_url = f"http://localhost:{host_port.host_port}"
-        self.register_outputs({"url": self.url, "hostUrl": self.host_url})
+        # What a Confluent client (or Spark's, ClickHouse's Avro reader) sets as its registry URL.
+        self.confluent_url = f"{self.host_url}{cconf.CONFLUENT_COMPATIBLE_API}"
+        self.register_outputs({"url": self.url, "hostUrl": self.host_url, "confluentUrl": self.confluent_url})

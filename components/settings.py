@@ -219,6 +219,11 @@ class StackConfig(BaseModel):
         description="How changes are archived: jsonl (gzipped JSON lines, one object per batch) or iceberg "
         "(an Iceberg changelog table per captured table, typed Parquet, cataloged in AWS Glue).",
     )
+    serialization: Literal["avro", "json"] = Field(
+        "json",
+        description="How changes travel through Kafka: avro (keys and values typed, their schemas in the registry) "
+        "or json (Kafka's JSON, without schemas for the JSONL archive, with a schema in every record for Iceberg).",
+    )
     archive_partition_by: Literal["day", "hour"] = Field(
         "day", description="With archiveFormat iceberg: partition the tables by the day or the hour of the commit time.",
     )

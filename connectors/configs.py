@@ -93,7 +93,8 @@ def sink_group(name: str = SINK_NAME) -> str:
     return f"connect-{name}"
 
 
-def debezium_source(settings: Settings, database: Database, secrets_dir: str = cconf.SECRETS_DIR) -> dict[str, str]:
+def debezium_source(settings: Settings, database: Database, secrets_dir: str = cconf.SECRETS_DIR,
+                    registry_url: str | None = None) -> dict[str, str]:
     rf = settings.replication_factor
     limit = settings.config.max_record_bytes.bytes
     return {
@@ -129,7 +130,7 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
             f"INSERT INTO {pgconf.HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
             "ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at"
         ),
-        # numeric stays exact (as a string, or for Iceberg a decimal); jsonb arrives as its JSON text.
+        # numeric stays exact (as a string, or typed as a decimal of its scale); jsonb arrives as its JSON text.
         "decimal.handling.mode": "string",
         "tombstones.on.delete": "true",
         # Change topics are created on first write, durable like every topic of the stack.
@@ -151,7 +152,7 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "transforms": "recordSizeLimit",
         "transforms.recordSizeLimit.type": RECORD_SIZE_LIMIT.class_name,
         "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
-        **_typed_records(settings),
+        **_typed_records(settings, registry_url),
         **_exactly_once(settings),
     }
 
@@ -164,9 +165,13 @@ def _exactly_once(settings: Settings) -> dict[str, str]:
     return {"exactly.once.support": "required", "transaction.boundary": "poll"}
 
 
-def _typed_records(settings: Settings) -> dict[str, str]:
-    """For an Iceberg archive, each change carries its schema, so that the sink creates typed
-    columns (numeric as a decimal of its scale, not as text); the JSONL archive keeps records bare."""
+def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, str]:
+    """With serialization avro, keys and values through the registry; otherwise, for an Iceberg
+    archive, JSON with each change's schema in it, so that the sink creates typed columns (numeric
+    as a decimal of its scale, not as text). With json, the JSONL archive keeps records bare."""
+    if settings.config.serialization == "avro":
+        # The size limit still measures schemaless JSON: never smaller than the Avro it stands for.
+        return {"decimal.handling.mode": "precise", **converters(settings, registry_url)}
     if settings.config.archive_format != "iceberg":
         return {}
     return {
@@ -174,6 +179,14 @@ def _typed_records(settings: Settings) -> dict[str, str]:
         "transforms.recordSizeLimit.schemas.enable": "true",  # the schema is part of each record's size
         **JSON_WITH_SCHEMAS,
     }
+
+
+def converters(settings: Settings, registry_url: str | None = None) -> dict[str, str]:
+    """How a connector writes or reads typed keys and values: Avro through the registry, or JSON
+    with each record's schema in it."""
+    if settings.config.serialization == "avro":
+        return cconf.avro_converters(settings, registry_url)
+    return JSON_WITH_SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -199,7 +212,7 @@ def iceberg_write_sizes(settings: Settings) -> dict[str, Memory]:
     return {"row_group": row_group, "target_file": Memory.mebibytes(row_group.mib * 16)}
 
 
-def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
+def iceberg_sink(settings: Settings, catalog: Catalog, registry_url: str | None = None) -> dict[str, str]:
     """Apache Iceberg's sink: an append-only changelog table per captured table, committed with the
     offsets it has read, so that a restart neither loses nor repeats a change."""
     bucket = catalog.bucket
@@ -209,7 +222,7 @@ def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
         "connector.class": ICEBERG_SINK.class_name,
         "tasks.max": "1",
         "topics.regex": CHANGE_TOPIC_PATTERN,
-        **JSON_WITH_SCHEMAS,
+        **converters(settings, registry_url),
         # Each change becomes a row: the after-image (a delete's before-image), with _cdc.op (c, r,
         # u, d), _cdc.committed_at, _cdc.lsn, _cdc.topic/partition/offset and _cdc.table beside it;
         # _cdc.target names its Iceberg table.
@@ -248,16 +261,18 @@ def iceberg_sink(settings: Settings, catalog: Catalog) -> dict[str, str]:
 
 
 def archive_sink(settings: Settings, bucket: Bucket, database: str | None = None,
-                 secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None) -> dict[str, str]:
+                 secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None,
+                 registry_url: str | None = None) -> dict[str, str]:
     """The stack's archive sink: Iceberg's into the Glue database, or the JSONL sink."""
     if settings.config.archive_format == "iceberg":
         assert database is not None, "an Iceberg archive needs its Glue database"
-        return iceberg_sink(settings, Catalog(database, bucket))
-    return s3_sink(settings, bucket, secrets_dir=secrets_dir, kafka_bootstrap=kafka_bootstrap)
+        return iceberg_sink(settings, Catalog(database, bucket), registry_url=registry_url)
+    return s3_sink(settings, bucket, secrets_dir=secrets_dir, kafka_bootstrap=kafka_bootstrap, registry_url=registry_url)
 
 
 def s3_sink(
-    settings: Settings, bucket: Bucket, secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None
+    settings: Settings, bucket: Bucket, secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None,
+    registry_url: str | None = None,
 ) -> dict[str, str]:
     config = {
         "connector.class": S3_SINK.class_name,
@@ -278,14 +293,20 @@ def s3_sink(
         "file.rotate.interval.ms": "30000",
         # A record the sink cannot write stops the task instead of being skipped: nothing is lost silently.
         "errors.tolerance": "none",
-        # Each record's JSON as the source wrote it: read as bytes, checked to be JSON and written as
-        # it is, rather than parsed into Connect's data and serialized again (a third of the
-        # worker's CPU and most of its garbage, in `make bench`'s profile).
-        "key.converter": BYTES_CONVERTER,
-        "value.converter": BYTES_CONVERTER,
+        **_jsonl_converters(settings, registry_url),
         **cconf.client_overrides("consumer", cconf.sink_consumer(settings)),
     }
     if bucket.endpoint:
         config["s3.endpoint"] = bucket.endpoint
         config["s3.path.style.access"] = "true"
     return config
+
+
+def _jsonl_converters(settings: Settings, registry_url: str | None) -> dict[str, str]:
+    """With json, each record's JSON as the source wrote it: read as bytes, checked to be JSON and
+    written as it is, rather than parsed into Connect's data and serialized again (a third of the
+    worker's CPU and most of its garbage, in `make bench`'s profile). With avro, the typed records,
+    which the sink writes as JSON with their types kept."""
+    if settings.config.serialization == "avro":
+        return cconf.avro_converters(settings, registry_url)
+    return {"key.converter": BYTES_CONVERTER, "value.converter": BYTES_CONVERTER}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from decimal import Decimal
 import time
 import uuid
 from collections.abc import Callable
@@ -43,6 +44,8 @@ class Endpoints:
     # archiveFormat iceberg: the tables' Glue database, and a pyiceberg catalog factory that reads it
     glue_database: str = ""
     catalog: Callable[[], Any] | None = None
+    # serialization avro: the registry's Confluent-compatible API, where a record's schema is read
+    registry_url: str = ""
 
     @property
     def sink_name(self) -> str:
@@ -81,9 +84,10 @@ def status(endpoints: Endpoints) -> Report:
 
 
 def archived_records(key: str, body: bytes) -> list[dict[str, Any]]:
-    """The records of one object the S3 sink wrote: JSON Lines, gzip-compressed when the key says so."""
+    """The records of one object the S3 sink wrote: JSON Lines, gzip-compressed when the key says so.
+    Numbers with a fraction are read as exact decimals (serialization avro writes numeric so)."""
     text = gzip.decompress(body).decode() if key.endswith(".gz") else body.decode()
-    return [json.loads(line) for line in text.splitlines()]
+    return [json.loads(line, parse_float=Decimal) for line in text.splitlines()]
 
 
 def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 180) -> Report:
@@ -226,10 +230,31 @@ def _end_offsets(endpoints: Endpoints) -> dict[int, int]:
         consumer.close()
 
 
+def _decoder(endpoints: Endpoints) -> Callable[[bytes], dict[str, Any]]:
+    """A change record's value as a dict: Avro through the registry (as a Confluent client reads it),
+    or JSON, with or without the embedded schema."""
+    if endpoints.registry_url:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+        from confluent_kafka.schema_registry.avro import AvroDeserializer
+        from confluent_kafka.serialization import MessageField, SerializationContext
+
+        avro = AvroDeserializer(SchemaRegistryClient({"url": endpoints.registry_url}))
+        return lambda raw: avro(raw, SerializationContext(MARKER_TOPIC, MessageField.VALUE)) or {}
+
+    def from_json(raw: bytes) -> dict[str, Any]:
+        value = json.loads(raw) or {}
+        if "schema" in value and "payload" in value:  # JSON with each record's schema embedded
+            value = value["payload"] or {}
+        return value
+
+    return from_json
+
+
 def _find_in_kafka(endpoints: Endpoints, start: dict[int, int], marker: str, timeout: float) -> tuple[int, int] | None:
     """The marker's partition and offset; the topic may appear only with the first marker."""
     from confluent_kafka import TopicPartition
 
+    decode = _decoder(endpoints)
     consumer = _consumer(endpoints)
     deadline = time.monotonic() + timeout
     assigned = False
@@ -245,9 +270,7 @@ def _find_in_kafka(endpoints: Endpoints, start: dict[int, int], marker: str, tim
             message = consumer.poll(1.0)
             if message is None or message.error() or message.value() is None:
                 continue
-            value = json.loads(message.value()) or {}
-            if "schema" in value and "payload" in value:  # an Iceberg stack's source embeds schemas
-                value = value["payload"] or {}
+            value = decode(message.value())
             after = value.get("after") or {}
             if after.get("id") == marker:
                 return message.partition(), message.offset()

@@ -61,4 +61,6 @@ def endpoints(stack: str) -> smoke.Endpoints:
         replication_slot=Names(stack_slug(stack)).replication_slot,
         glue_database=archive.get("glueDatabase") or "",
         catalog=catalog if iceberg else None,
+        registry_url=outputs["schemaRegistry"]["confluentCompatible"]
+        if outputs["connectors"].get("serialization") == "avro" else "",
     )

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 import yaml
 
+from components.connect_config import SCHEMA_REGISTRY_IMAGE
 from tests.stackgraph import FAKE_KUBECONFIG, contains_secret_marker, run_stack, walk
 
 COMMAND = "command:local:Command"
@@ -234,10 +235,10 @@ def test_every_pod_image_is_pulled_once_in_parallel_and_loaded_before_any_worklo
 
 def test_an_image_that_cannot_be_pulled_fails_the_tier_naming_it(cluster_script):
     run, state, _ = cluster_script
-    (state / "unreachable").write_text("confluentinc/cp-schema-registry:8.0.4\n")
+    (state / "unreachable").write_text(f"{SCHEMA_REGISTRY_IMAGE}\n")
     result = run()
     assert result.returncode == 1 and result.stdout == ""
-    assert "cannot pull confluentinc/cp-schema-registry:8.0.4" in result.stderr and "docker login" in result.stderr
+    assert f"cannot pull {SCHEMA_REGISTRY_IMAGE}" in result.stderr and "docker login" in result.stderr
 
 
 def pod_images(graph):

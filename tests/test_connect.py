@@ -6,7 +6,7 @@ import pytest
 
 from components import connect_config as cconf
 from components.kafka_config import KAFKA_VERSION
-from components.plugins import ICEBERG_SINK, MANIFEST, PLUGINS, plugin_files, plugins_for
+from components.plugins import AVRO_CONVERTER, ICEBERG_SINK, MANIFEST, PLUGINS, plugin_files, plugins_for
 from components.quantity import Memory
 from components.settings import SettingsError, parse_settings
 from tests.stackgraph import (SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain,
@@ -45,31 +45,47 @@ def worker(graph) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
 
 
-def test_schema_registry_stores_schemas_in_kafka_with_rf_3(graph):
-    [container] = pod(graph, "schema-registry")["containers"]
+def test_schema_registry_keeps_its_journal_in_a_topic_created_with_rf_3_before_it_starts(graph):
+    spec = pod(graph, "schema-registry")
+    [container] = spec["containers"]
     variables = env(container)
-    servers = variables["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"].split(",")
-    assert servers == [f"PLAINTEXT://kafka-{i}.kafka-headless.data-ingestion.svc.cluster.local:9092" for i in range(3)]
-    assert variables["SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR"] == "3"
-    assert variables["SCHEMA_REGISTRY_HOST_NAME"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert variables["KAFKA_BOOTSTRAP_SERVERS"].split(",") == [
+        f"kafka-{i}.kafka-headless.data-ingestion.svc.cluster.local:9092" for i in range(3)]
+    assert variables["REGISTRY_KAFKASQL_TOPIC"] == cconf.SCHEMAS_TOPIC
+    assert variables["REGISTRY_KAFKASQL_TOPIC_AUTO_CREATE"] == "false"
+    [creator] = spec["initContainers"]
+    arguments = creator["command"]
+    assert arguments[0].endswith("kafka-topics.sh") and creator["image"] == cconf.IMAGE
+    assert arguments[arguments.index("--topic") + 1] == cconf.SCHEMAS_TOPIC
+    assert arguments[arguments.index("--replication-factor") + 1] == "3"
+    configs = [arguments[i + 1] for i, argument in enumerate(arguments) if argument == "--config"]
+    assert {"min.insync.replicas=2", "retention.ms=-1", "retention.bytes=-1"} <= set(configs)
+
+
+def test_schema_registry_enforces_backward_transitive_compatibility_and_content_ids(graph):
+    variables = env(pod(graph, "schema-registry")["containers"][0])
+    assert variables["REGISTRY_RULES_GLOBAL_COMPATIBILITY"] == "BACKWARD_TRANSITIVE"
+    assert variables["REGISTRY_CCOMPAT_LEGACY_ID_MODE_ENABLED"] == "false"
+    assert graph.outputs["schemaRegistry"]["confluentCompatible"] == "http://localhost:8081/apis/ccompat/v7"
 
 
 def test_schema_registry_heap_is_explicit_and_below_its_limit(graph):
     [container] = pod(graph, "schema-registry")["containers"]
     limit = Memory.parse(container["resources"]["limits"]["memory"])
     assert limit == Memory.parse("512Mi")
-    assert heap_mib(env(container)["SCHEMA_REGISTRY_HEAP_OPTS"]) <= limit.mib * 0.6
+    assert heap_mib(env(container)["JAVA_OPTS_APPEND"]) <= limit.mib * 0.6
 
 
 def test_schema_registry_is_pinned_hardened_and_probed_without_service_links(graph):
     spec = pod(graph, "schema-registry")
     [container] = spec["containers"]
-    assert re.fullmatch(r"confluentinc/cp-schema-registry:\d+\.\d+\.\d+", container["image"])
+    assert re.fullmatch(r"apicurio/apicurio-registry-kafkasql:\d+\.\d+\.\d+\.Final", container["image"])
     assert spec["enableServiceLinks"] is False and spec["automountServiceAccountToken"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] == "http"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
 
 
 def test_connect_internal_topics_are_replicated_three_times(graph):
@@ -167,7 +183,21 @@ def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
     assert installer["command"][3] == cconf.PLUGIN_PATH
     assert env(installer)["PLUGIN_REPOSITORY"] == "https://repo1.maven.org/maven2"
     assert installer["securityContext"]["runAsNonRoot"] is True
-    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for("jsonl"))
+    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for("jsonl", "json"))
+
+
+def test_an_avro_stack_installs_apicurios_converter_without_the_kafka_jars_it_would_bring():
+    graph = run_stack("dev", {"serialization": "avro"})
+    manifest = graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"][MANIFEST]
+    entries = [line.split("\t") for line in manifest.splitlines() if line.startswith(f"{AVRO_CONVERTER.name}\t")]
+    jars = [path for _, kind, path, _ in entries if kind == "jar"]
+    assert any(path.startswith("io/apicurio/apicurio-registry-utils-converter/2.6.13.Final/") for path in jars)
+    # Connect provides these; Kafka 3.9's would clash with it (NoSuchMethodError Utils.mkSet).
+    assert not any(f"/{jar}/" in path for path in jars
+                   for jar in ("kafka-clients", "connect-api", "connect-json", "slf4j-api", "jackson-databind"))
+    assert ("avro-converter", "source", "TypedAvroConverter.java") in {tuple(entry[:3]) for entry in entries}
+    # Without avro, nothing of it is installed.
+    assert AVRO_CONVERTER not in plugins_for("jsonl", "json")
 
 
 def test_an_iceberg_stack_installs_icebergs_sink_and_creates_its_control_topic_first():
@@ -205,7 +235,7 @@ def test_every_plugin_is_pinned_with_a_checksum():
     entries = [line.split("\t") for line in manifest.splitlines() if not line.startswith("#")]
     names = {plugin.name for plugin in PLUGINS}
     assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink", "record-size-limit",
-                                                        "client-override-allowlist", "iceberg-sink"}
+                                                        "client-override-allowlist", "iceberg-sink", "avro-converter"}
     downloads = [entry for entry in entries if entry[1] in ("archive", "jar", "classpath")]
     assert len({(plugin, path) for plugin, _, path, _ in downloads}) == len(downloads), "declared once per plugin"
     assert downloads
@@ -250,6 +280,7 @@ def test_registry_and_connect_are_published_on_their_host_ports(graph):
     assert services["connect-external"]["ports"][0]["nodePort"] == 30083
     assert graph.outputs["schemaRegistry"] == {
         "inCluster": "http://schema-registry.data-ingestion.svc:8081", "host": "http://localhost:8081",
+        "confluentCompatible": "http://localhost:8081/apis/ccompat/v7",
     }
     assert graph.outputs["connect"] == {"inCluster": "http://connect.data-ingestion.svc:8083", "host": "http://localhost:8083"}
 

@@ -202,3 +202,29 @@ def test_exactly_once_source_writes_changes_and_offsets_in_one_transaction_only_
     # Either way the sink reads committed records only: an aborted transaction's changes come again.
     assert connector(on, "iceberg-sink").inputs["config"]["consumer.override.isolation.level"] == "read_committed"
     assert connector(graph, "s3-sink").inputs["config"]["consumer.override.isolation.level"] == "read_committed"
+
+
+@pytest.mark.parametrize("archive_format,sink", [("jsonl", "s3-sink"), ("iceberg", "iceberg-sink")])
+def test_with_avro_both_connectors_speak_avro_through_the_in_cluster_registry(archive_format, sink):
+    graph = run_stack("dev", {"serialization": "avro", "archiveFormat": archive_format})
+    registry = "http://schema-registry.data-ingestion.svc:8081/apis/registry/v2"
+    for name in ("postgres-source", sink):
+        config = connector(graph, name).inputs["config"]
+        for side in ("key", "value"):
+            assert config[f"{side}.converter"] == "dataingestion.connect.avro.TypedAvroConverter"
+            assert config[f"{side}.converter.apicurio.registry.url"] == registry
+            # Confluent's framing (a zero byte and a 4-byte content id), which Confluent's clients read.
+            assert config[f"{side}.converter.apicurio.registry.id-handler"].endswith(".Legacy4ByteIdHandler")
+            assert config[f"{side}.converter.apicurio.registry.use-id"] == "contentId"
+            assert config[f"{side}.converter.apicurio.registry.headers.enabled"] == "false"
+        assert not any("schemas.enable" in key for key in config if "converter" in key)
+    source = connector(graph, "postgres-source").inputs["config"]
+    assert source["decimal.handling.mode"] == "precise"  # numeric as Avro's decimal of its precision and scale
+    # The size limit measures schemaless JSON, never smaller than the Avro it stands for.
+    assert "transforms.recordSizeLimit.schemas.enable" not in source
+
+
+def test_with_json_the_jsonl_sink_takes_the_sources_bytes_as_they_are(graph):
+    sink = connector(graph, "s3-sink").inputs["config"]
+    assert sink["value.converter"] == sink["key.converter"] == "org.apache.kafka.connect.converters.ByteArrayConverter"
+    assert connector(graph, "postgres-source").inputs["config"]["decimal.handling.mode"] == "string"

@@ -200,3 +200,11 @@ def test_a_plugin_repository_that_is_no_plain_url_is_refused(url, reason):
 def test_a_plugin_repository_is_kept_without_its_trailing_slash():
     settings = parse_settings("data-ingestion", "dev", {"pluginRepository": "https://nexus.example/maven2/"})
     assert settings.config.plugin_repository == "https://nexus.example/maven2"
+
+
+def test_serialization_is_avro_or_json_and_refused_otherwise_naming_both():
+    assert parse_settings("data-ingestion", "dev", {"serialization": "avro"}).config.serialization == "avro"
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("data-ingestion", "dev", {"serialization": "protobuf"})
+    [problem] = raised.value.problems
+    assert problem.key == "data-ingestion:serialization" and "'avro' or 'json'" in problem.message

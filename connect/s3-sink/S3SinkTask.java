@@ -1,7 +1,9 @@
 package dataingestion.connect.s3;
 
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamWriteFeature;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -58,7 +60,9 @@ public final class S3SinkTask extends SinkTask {
   private static final byte[] VALUE_FIELD = ",\"value\":".getBytes(StandardCharsets.UTF_8);
   private static final byte[] LINE_END = "}\n".getBytes(StandardCharsets.UTF_8);
   private static final byte[] NULL = "null".getBytes(StandardCharsets.UTF_8);
-  private static final JsonFactory JSON_FACTORY = new JsonFactory();
+  // A typed record's generator writes into the object's stream: it must neither close nor flush it.
+  private static final JsonFactory JSON_FACTORY = JsonFactory.builder()
+      .disable(StreamWriteFeature.AUTO_CLOSE_TARGET).disable(StreamWriteFeature.FLUSH_PASSED_TO_STREAM).build();
   private final Map<TopicPartition, PartitionState> partitions = new HashMap<>();
   private final Map<String, String> topicIds = new HashMap<>();
   private long failingSince = -1; // when the current run of failed uploads began; -1: none
@@ -316,9 +320,10 @@ public final class S3SinkTask extends SinkTask {
   }
 
   /**
-   * A key or value as JSON. Bytes (the ByteArrayConverter the stack configures for this sink) are the
-   * record's own JSON as the source's JsonConverter wrote it, written as they are: no parse and no
-   * second serialization. Anything else goes through JsonConverter.
+   * A key or value as JSON. Bytes (the ByteArrayConverter the stack configures with serialization
+   * json) are the record's own JSON as the source's JsonConverter wrote it, written as they are: no
+   * parse and no second serialization. A typed record (the Avro converter, with serialization avro)
+   * is written with its types kept (TypedJson). Anything else goes through JsonConverter.
    */
   private void writeJson(OutputStream out, String topic, Schema schema, Object value) throws IOException {
     if (value == null) {
@@ -326,6 +331,10 @@ public final class S3SinkTask extends SinkTask {
     } else if (value instanceof byte[] raw) {
       requireJson(topic, raw);
       out.write(raw);
+    } else if (schema != null) {
+      try (JsonGenerator generator = JSON_FACTORY.createGenerator(out)) {
+        TypedJson.write(generator, schema, value);
+      }
     } else {
       out.write(json.fromConnectData(topic, schema, value));
     }

@@ -35,6 +35,7 @@ from tests.dataplane.faultproxy import FaultProxy
 from tests.dataplane.kafka import ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
 from tests.dataplane.plugins import install_plugins, require_jdk
 from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
+from tests.dataplane.registry import StandInRegistry
 from tests.providerhost import ProviderHost, connectors_of
 from tests.stackgraph import run_stack
 
@@ -66,6 +67,7 @@ class Pipeline:
     kafka: KafkaCluster | None = None
     connect: ConnectWorker | None = None
     aws: FakeAws | None = None
+    registry: StandInRegistry | None = None  # with serialization avro
     # The sink reaches moto through a proxy that the fault tests can cut or stall.
     with_s3_proxy: bool = False
     s3_proxy: FaultProxy | None = None
@@ -85,7 +87,10 @@ class Pipeline:
         self.aws = FakeAws()
         if self.with_s3_proxy:
             self.s3_proxy = FaultProxy(self.aws.port)
-        graph = run_stack("dev", {"archiveFormat": self.settings.config.archive_format})
+        if self.settings.config.serialization == "avro":
+            self.registry = StandInRegistry()
+        graph = run_stack("dev", {"archiveFormat": self.settings.config.archive_format,
+                                  "serialization": self.settings.config.serialization})
         self.registered = connectors_of(graph)
         self.archive = apply_archive(graph, self.aws, prefix=self.settings.config.archive_prefix)
         self.region = graph.outputs["archive"]["region"]
@@ -139,7 +144,12 @@ class Pipeline:
     # -- the connectors, as the stack renders them -------------------------------------------------
     def source_config(self, settings: Settings | None = None) -> dict[str, str]:
         database = configs.Database(host="127.0.0.1", port=self.pg.port)
-        return configs.debezium_source(settings or self.settings, database, secrets_dir=str(self.secrets_dir))
+        return configs.debezium_source(settings or self.settings, database, secrets_dir=str(self.secrets_dir),
+                                       registry_url=self.registry_url)
+
+    @property
+    def registry_url(self) -> str | None:
+        return self.registry.url if self.registry else None
 
     @property
     def sink_name(self) -> str:
@@ -149,7 +159,7 @@ class Pipeline:
         endpoint = self.s3_proxy.endpoint if self.s3_proxy else self.aws.endpoint
         bucket = configs.Bucket(self.archive.bucket, self.region, self.archive.prefix, endpoint=endpoint)
         return configs.archive_sink(self.settings, bucket, self.archive.glue_database, secrets_dir=str(self.secrets_dir),
-                                    kafka_bootstrap=self.kafka.bootstrap)
+                                    kafka_bootstrap=self.kafka.bootstrap, registry_url=self.registry_url)
 
     def declared(self, name: str, config: dict[str, str], like: str = configs.SINK_NAME) -> dict[str, Any]:
         """The properties the program registers for connector `like` (the pickled provider included),
@@ -257,6 +267,7 @@ class Pipeline:
             replication_slot=self.settings.names.replication_slot, connect_auth=self.connect.auth,
             glue_database=self.archive.glue_database or "",
             catalog=self.iceberg_catalog if self.settings.config.archive_format == "iceberg" else None,
+            registry_url=f"{self.registry.url}{cconf.CONFLUENT_COMPATIBLE_API}" if self.registry else "",
         )
 
     def archive_coverage(self) -> list[Coverage]:
@@ -303,7 +314,7 @@ class Pipeline:
         return found
 
     def stop(self) -> None:
-        for part in (self.connect, self.kafka, self.s3_proxy, self.aws, self.pg):
+        for part in (self.connect, self.kafka, self.s3_proxy, self.aws, self.registry, self.pg):
             if part is not None:
                 try:
                     part.stop()
