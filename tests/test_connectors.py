@@ -218,6 +218,8 @@ def test_with_avro_both_connectors_speak_avro_through_the_in_cluster_registry(ar
             assert config[f"{side}.converter.apicurio.registry.use-id"] == "contentId"
             assert config[f"{side}.converter.apicurio.registry.headers.enabled"] == "false"
         assert not any("schemas.enable" in key for key in config if "converter" in key)
+        # A registry that does not answer is waited for (two minutes); then the task fails.
+        assert config["errors.retry.timeout"] == "120000" and config.get("errors.tolerance", "none") == "none"
     source = connector(graph, "postgres-source").inputs["config"]
     assert source["decimal.handling.mode"] == "precise"  # numeric as Avro's decimal of its precision and scale
     # The size limit measures schemaless JSON, never smaller than the Avro it stands for.

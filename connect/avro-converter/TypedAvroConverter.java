@@ -13,7 +13,10 @@ import org.apache.avro.LogicalType;
 import org.apache.avro.LogicalTypes;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericContainer;
+import io.apicurio.registry.rest.client.exception.RestClientException;
 import io.apicurio.registry.serde.avro.NonRecordContainer;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.connect.errors.RetriableException;
 import org.apache.kafka.connect.data.SchemaAndValue;
 
 /**
@@ -25,6 +28,11 @@ import org.apache.kafka.connect.data.SchemaAndValue;
  * annotates the long or int that Debezium already writes. Reading back, the annotations are taken
  * off again before Apicurio's AvroData sees the schema (it would make `date` Connect's own Date and
  * refuse the clash with Debezium's name): the sinks get exactly the schemas the source produced.
+ *
+ * <p>A registry that does not answer (its pod restarting) fails a conversion as retriable, so that
+ * Connect retries it for the connector's {@code errors.retry.timeout} instead of failing the task at
+ * once: Apicurio's client retries only a registry's 429. What the registry refuses (a schema under
+ * the compatibility rule, an unknown id) fails the task as before.
  */
 public class TypedAvroConverter<T> extends AvroConverter<T> {
   /** Debezium's semantic type (the Connect schema name) and the Avro logical type it stands for. */
@@ -49,6 +57,60 @@ public class TypedAvroConverter<T> extends AvroConverter<T> {
   @SuppressWarnings("unchecked")
   protected T applySchema(org.apache.kafka.connect.data.Schema schema, Object value) {
     return (T) avroData.fromConnectData(schema, value);
+  }
+
+  @Override
+  public byte[] fromConnectData(String topic, org.apache.kafka.connect.data.Schema schema, Object value) {
+    try {
+      return super.fromConnectData(topic, schema, value);
+    } catch (RuntimeException e) {
+      throw retriableIfAway(e);
+    }
+  }
+
+  @Override
+  public byte[] fromConnectData(String topic, Headers headers, org.apache.kafka.connect.data.Schema schema, Object value) {
+    try {
+      return super.fromConnectData(topic, headers, schema, value);
+    } catch (RuntimeException e) {
+      throw retriableIfAway(e);
+    }
+  }
+
+  @Override
+  public SchemaAndValue toConnectData(String topic, byte[] value) {
+    try {
+      return super.toConnectData(topic, value);
+    } catch (RuntimeException e) {
+      throw retriableIfAway(e);
+    }
+  }
+
+  @Override
+  public SchemaAndValue toConnectData(String topic, Headers headers, byte[] value) {
+    try {
+      return super.toConnectData(topic, headers, value);
+    } catch (RuntimeException e) {
+      throw retriableIfAway(e);
+    }
+  }
+
+  /** A failure to reach the registry (no answer, or a 5xx) as retriable; anything else as it is. */
+  static RuntimeException retriableIfAway(RuntimeException failure) {
+    for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+      if (cause instanceof RetriableException) {
+        return failure;
+      }
+      if (cause instanceof RestClientException rest) {
+        Integer code = rest.getError() == null ? null : rest.getError().getErrorCode();
+        if (code != null && code < 500) {
+          return failure;
+        }
+        String what = rest.getError() == null ? rest.toString() : rest.getError().getName() + ": " + rest.getError().getMessage();
+        return new RetriableException("the schema registry did not answer (" + what + "); retrying", failure);
+      }
+    }
+    return failure;
   }
 
   @Override

@@ -71,12 +71,21 @@ class StandInRegistry:
         self._lock = threading.Lock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._server: ThreadingHTTPServer | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Serve on the registry's port, with every schema registered so far (the real registry
+        keeps them in its Kafka journal)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Down: connections to the port are refused until start()."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     # -- what the tests read ---------------------------------------------------------------------
     def versions(self, artifact: str, group: str = "default") -> list[dict]:

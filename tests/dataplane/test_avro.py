@@ -27,7 +27,7 @@ from components import connect_config as cconf
 from connectors import configs, smoke
 from connectors.provider import root_cause
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings
+from tests.dataplane.pipeline import Pipeline, require_dataplane, run_with_fault, stack_settings
 
 TABLE = "inventory.priced_items"
 TOPIC = configs.change_topic(TABLE)
@@ -214,3 +214,25 @@ def run_command(pipeline: Pipeline, command: str) -> None:
     result = subprocess.run(["bash", "-c", f"{command} --fail-with-body"], env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+
+
+def test_the_registry_away_while_new_schemas_come_and_connect_restarts_loses_nothing(pipeline):
+    """The registry's pod restarting under load, while a new table appears (a schema to register)
+    and Connect restarts (every schema to fetch again): the converters wait for it, nothing is lost."""
+    if pipeline.settings.config.archive_format == "iceberg":
+        pytest.skip("the converters' wait does not depend on the archive format: shown once, with jsonl")
+
+    def registry_away() -> None:
+        pipeline.registry.stop()
+        try:
+            pipeline.sql("CREATE TABLE inventory.born_in_outage (id bigint PRIMARY KEY, due_at timestamp)")
+            pipeline.sql("INSERT INTO inventory.born_in_outage VALUES (1, '2026-11-26 12:00:00')")
+            pipeline.kill_and_restart_connect()
+            time.sleep(20)
+        finally:
+            pipeline.registry.start()
+
+    run_with_fault(pipeline, "registry-away", registry_away, rows=1500)
+    assert pipeline.failed_source_task() is None
+    wait_for(lambda: any(record["topic"] == "cdc.inventory.born_in_outage" for record in pipeline.s3_records()), 180,
+             "the table created while the registry was away, in the archive")

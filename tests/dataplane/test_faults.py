@@ -13,9 +13,8 @@ import pytest
 
 from connectors import smoke
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Load, Pipeline, load_through, require_dataplane, stack_settings
-
-ROWS = 3000
+from tests.dataplane.pipeline import (Load, Pipeline, archived, assert_archive_complete, require_dataplane,
+                                     run_with_fault, stack_settings)
 
 
 @pytest.fixture(scope="module")
@@ -27,43 +26,6 @@ def pipeline():
         yield running
     finally:
         running.stop()
-
-
-def archived(pipeline: Pipeline, label: str) -> Counter:
-    emails = Counter()
-    for record in pipeline.s3_records():
-        after = (record["value"] or {}).get("after") or {}
-        if str(after.get("email", "")).startswith(f"{label}-") and record["value"]["op"] in ("c", "r"):
-            emails[after["email"]] += 1
-    return emails
-
-
-def assert_archive_complete(pipeline: Pipeline) -> None:
-    """Every offset the sink committed is in an object: no check may read OK over a gap."""
-    covered = pipeline.archive_coverage()
-    for partition in covered:
-        print(f"  {partition.describe()}")
-    assert covered and all(partition.ok for partition in covered)
-
-
-def run_with_fault(pipeline: Pipeline, label: str, fault, rows: int = ROWS, pause: float = 0.01) -> None:
-    load = load_through(pipeline, label, fault, rows, pause)
-    committed = set(load.committed)
-
-    def all_archived():
-        seen = archived(pipeline, label)
-        return seen if committed <= set(seen) else None
-
-    try:
-        wait_for(all_archived, 300, f"all {len(committed)} rows of '{label}' in S3", pipeline.connect.log, 5)
-    finally:
-        seen = archived(pipeline, label)
-        lost = len(committed - set(seen))
-        duplicates = sum(count - 1 for count in seen.values())
-        print(f"\n{label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
-              f"lost {lost}, duplicates {duplicates}, load retries {load.retries}")
-    assert not committed - set(seen)
-    assert_archive_complete(pipeline)
 
 
 def test_connect_worker_killed_and_restarted_mid_stream(pipeline):
