@@ -230,6 +230,7 @@ def main() -> int:
                         help="at full speed: commit this many events as fast as possible, then let the pipeline drain")
     parser.add_argument("--format", choices=("jsonl", "iceberg"), default="jsonl", help="the stack's archiveFormat")
     parser.add_argument("--exactly-once", action="store_true", help="the stack's exactlyOnceSource")
+    parser.add_argument("--serialization", choices=("json", "avro"), default="avro", help="the stack's serialization")
     args = parser.parse_args()
     require_dataplane()
 
@@ -255,7 +256,8 @@ def main() -> int:
 
 def run_once(args) -> dict:
     """One run on a freshly started pipeline (three brokers, the rendered configs)."""
-    settings = stack_settings(brokers=3, archiveFormat=args.format, exactlyOnceSource=str(args.exactly_once).lower())
+    settings = stack_settings(brokers=3, archiveFormat=args.format, exactlyOnceSource=str(args.exactly_once).lower(),
+                              serialization=args.serialization)
     pipeline = Pipeline(settings).start()
     try:
         pipeline.deploy_connectors()
@@ -454,6 +456,7 @@ def measure(args, settings, load, load_started, load_ended, records, objects, pe
                        if k.startswith(("max.", "poll.", "producer.override", "topic.creation"))},
             "archive_format": settings.config.archive_format,
             "exactly_once_source": settings.config.exactly_once_source,
+            "serialization": settings.config.serialization,
             "sink": {k: v for k, v in configs.archive_sink(settings, configs.Bucket("b", "r", "p"), "db").items()
                      if k.startswith(("file.", "consumer.override", "iceberg.control", "iceberg.tables.auto-create-props"))},
             "worker": {k: v for k, v in cconf.worker_properties(settings).items() if k.startswith("offset.")},

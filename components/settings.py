@@ -220,7 +220,7 @@ class StackConfig(BaseModel):
         "(an Iceberg changelog table per captured table, typed Parquet, cataloged in AWS Glue).",
     )
     serialization: Literal["avro", "json"] = Field(
-        "json",
+        "avro",
         description="How changes travel through Kafka: avro (keys and values typed, their schemas in the registry) "
         "or json (Kafka's JSON, without schemas for the JSONL archive, with a schema in every record for Iceberg).",
     )

@@ -183,11 +183,10 @@ def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
     assert installer["command"][3] == cconf.PLUGIN_PATH
     assert env(installer)["PLUGIN_REPOSITORY"] == "https://repo1.maven.org/maven2"
     assert installer["securityContext"]["runAsNonRoot"] is True
-    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for("jsonl", "json"))
+    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for("jsonl", "avro"))
 
 
-def test_an_avro_stack_installs_apicurios_converter_without_the_kafka_jars_it_would_bring():
-    graph = run_stack("dev", {"serialization": "avro"})
+def test_an_avro_stack_installs_apicurios_converter_without_the_kafka_jars_it_would_bring(graph):
     manifest = graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"][MANIFEST]
     entries = [line.split("\t") for line in manifest.splitlines() if line.startswith(f"{AVRO_CONVERTER.name}\t")]
     jars = [path for _, kind, path, _ in entries if kind == "jar"]
@@ -201,7 +200,7 @@ def test_an_avro_stack_installs_apicurios_converter_without_the_kafka_jars_it_wo
 
 
 def test_an_iceberg_stack_installs_icebergs_sink_and_creates_its_control_topic_first():
-    graph = run_stack("dev", {"archiveFormat": "iceberg"})
+    graph = run_stack("dev", {"archiveFormat": "iceberg", "serialization": "json"})
     spec = pod(graph, "connect")
     installer, control_topic = spec["initContainers"]
     manifest = graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"][MANIFEST]

@@ -164,7 +164,7 @@ def test_the_source_watches_its_slot_through_the_host_port_as_the_cdc_role_and_k
 
 
 def test_an_iceberg_stack_runs_icebergs_sink_typed_into_its_glue_database_with_no_credentials_in_its_config():
-    graph = run_stack("dev-alice", {"archiveFormat": "iceberg"})
+    graph = run_stack("dev-alice", {"archiveFormat": "iceberg", "serialization": "json"})
     assert graph.of_type(DYNAMIC) and all(r.name != "s3-sink" for r in graph.of_type(DYNAMIC))
     sink = connector(graph, "iceberg-sink").inputs
     config = sink["config"]
@@ -185,7 +185,7 @@ def test_an_iceberg_stack_runs_icebergs_sink_typed_into_its_glue_database_with_n
     # Sized from the worker's heap (384Mi of the default 768Mi).
     assert config["iceberg.tables.auto-create-props.write.parquet.row-group-size-bytes"] == str(8 * 1024 * 1024)
     assert config["iceberg.tables.auto-create-props.write.target-file-size-bytes"] == str(128 * 1024 * 1024)
-    # The source embeds schemas, which the sink types its tables from, and counts them in its size check.
+    # With json, the source embeds schemas, which the sink types its tables from, and counts them in its size check.
     source = connector(graph, "postgres-source").inputs["config"]
     assert source["value.converter.schemas.enable"] == "true" and source["decimal.handling.mode"] == "precise"
     assert source["transforms.recordSizeLimit.schemas.enable"] == "true"
@@ -226,7 +226,15 @@ def test_with_avro_both_connectors_speak_avro_through_the_in_cluster_registry(ar
     assert "transforms.recordSizeLimit.schemas.enable" not in source
 
 
-def test_with_json_the_jsonl_sink_takes_the_sources_bytes_as_they_are(graph):
+def test_with_json_the_jsonl_sink_takes_the_sources_bytes_as_they_are():
+    graph = run_stack("dev", {"serialization": "json"})
     sink = connector(graph, "s3-sink").inputs["config"]
     assert sink["value.converter"] == sink["key.converter"] == "org.apache.kafka.connect.converters.ByteArrayConverter"
-    assert connector(graph, "postgres-source").inputs["config"]["decimal.handling.mode"] == "string"
+    source = connector(graph, "postgres-source").inputs["config"]
+    assert source["decimal.handling.mode"] == "string" and "value.converter" not in source  # the worker's JSON
+    assert graph.outputs["connectors"]["serialization"] == "json"
+
+
+def test_avro_is_the_default(graph):
+    assert connector(graph, "postgres-source").inputs["config"]["value.converter"].endswith("TypedAvroConverter")
+    assert graph.outputs["connectors"]["serialization"] == "avro"

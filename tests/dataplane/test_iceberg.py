@@ -32,7 +32,9 @@ ROWS = 3000
 @pytest.fixture(scope="module")
 def pipeline():
     require_dataplane()
-    running = Pipeline(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true")).start()
+    # JSON with a schema in every record (whose size the limit test counts); Iceberg with avro is in test_avro.
+    running = Pipeline(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true",
+                                      serialization="json")).start()
     try:
         running.deploy_connectors()
         yield running

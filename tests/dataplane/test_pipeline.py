@@ -1,4 +1,9 @@
-"""The rendered pipeline on real processes, one broker: validation, the provider, end to end."""
+"""The rendered pipeline on real processes, one broker: validation, the provider, end to end.
+
+With serialization json: the JSON the source writes, archived as it is (numerics as text, jsonb as
+its JSON text) and the recovery from a type change that JSON lets through; tests/dataplane/test_avro.py
+shows the stack's default, avro, on the same harness.
+"""
 
 import os
 import re
@@ -26,7 +31,7 @@ from tests.providerhost import ProviderHost
 @pytest.fixture(scope="module")
 def pipeline():
     require_dataplane()
-    running = Pipeline(stack_settings(brokers=1)).start()
+    running = Pipeline(stack_settings(brokers=1, serialization="json")).start()
     try:
         running.deploy_connectors()
         yield running
@@ -147,6 +152,7 @@ def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the
     # the brokers' limit (which the topics follow), then the source's config through the provider host.
     raised = parse_settings("data-ingestion", "dev", {"kafkaBrokers": pipeline.settings.brokers,
                                                       "kafkaMemory": str(pipeline.settings.config.kafka_memory),
+                                                      "serialization": pipeline.settings.config.serialization,
                                                       "maxRecordBytes": "8Mi"})
     broker = kconf.broker_properties(raised, 0, pipeline.kafka.endpoints)
     # (replica.fetch.max.bytes is not dynamic; the pod restarts with it, and a replica fetches an
