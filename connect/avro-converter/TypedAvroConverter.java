@@ -1,5 +1,7 @@
 package dataingestion.connect.avro;
 
+import io.apicurio.registry.rest.client.exception.RestClientException;
+import io.apicurio.registry.serde.avro.NonRecordContainer;
 import io.apicurio.registry.utils.converter.AvroConverter;
 import io.apicurio.registry.utils.converter.avro.AvroData;
 import io.apicurio.registry.utils.converter.avro.AvroDataConfig;
@@ -13,11 +15,9 @@ import org.apache.avro.LogicalType;
 import org.apache.avro.LogicalTypes;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericContainer;
-import io.apicurio.registry.rest.client.exception.RestClientException;
-import io.apicurio.registry.serde.avro.NonRecordContainer;
 import org.apache.kafka.common.header.Headers;
-import org.apache.kafka.connect.errors.RetriableException;
 import org.apache.kafka.connect.data.SchemaAndValue;
+import org.apache.kafka.connect.errors.RetriableException;
 
 /**
  * Apicurio's Avro converter, with Debezium's temporal and UUID columns registered as Avro logical
