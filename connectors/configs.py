@@ -308,5 +308,5 @@ def _jsonl_converters(settings: Settings, registry_url: str | None) -> dict[str,
     worker's CPU and most of its garbage, in `make bench`'s profile). With avro, the typed records,
     which the sink writes as JSON with their types kept."""
     if settings.config.serialization == "avro":
-        return cconf.avro_converters(settings, registry_url)
+        return converters(settings, registry_url)
     return {"key.converter": BYTES_CONVERTER, "value.converter": BYTES_CONVERTER}

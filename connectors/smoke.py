@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
-from decimal import Decimal
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import psycopg

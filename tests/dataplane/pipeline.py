@@ -267,7 +267,7 @@ class Pipeline:
             replication_slot=self.settings.names.replication_slot, connect_auth=self.connect.auth,
             glue_database=self.archive.glue_database or "",
             catalog=self.iceberg_catalog if self.settings.config.archive_format == "iceberg" else None,
-            registry_url=f"{self.registry.url}{cconf.CONFLUENT_COMPATIBLE_API}" if self.registry else "",
+            registry_url=self.registry.confluent_url if self.registry else "",
         )
 
     def archive_coverage(self) -> list[Coverage]:

@@ -74,6 +74,11 @@ class StandInRegistry:
         self._server: ThreadingHTTPServer | None = None
         self.start()
 
+    @property
+    def confluent_url(self) -> str:
+        """What a Confluent client is given as its registry URL."""
+        return f"{self.url}{cconf.CONFLUENT_COMPATIBLE_API}"
+
     def start(self) -> None:
         """Serve on the registry's port, with every schema registered so far (the real registry
         keeps them in its Kafka journal)."""

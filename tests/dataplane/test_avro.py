@@ -61,7 +61,7 @@ def pipeline(request):
 def decoded(pipeline: Pipeline, topic: str = TOPIC, wanted: int = 1, timeout: float = 120) -> list[dict]:
     """Every value in `topic` from its start, decoded as a Confluent client downstream decodes it:
     the id from each record's framing, the schema from the registry's Confluent-compatible API."""
-    registry = SchemaRegistryClient({"url": f"{pipeline.registry.url}{cconf.CONFLUENT_COMPATIBLE_API}"})
+    registry = SchemaRegistryClient({"url": pipeline.registry.confluent_url})
     values = AvroDeserializer(registry)
     consumer = Consumer({"bootstrap.servers": pipeline.kafka.bootstrap, "group.id": f"outside-{time.monotonic_ns()}",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
