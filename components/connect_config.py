@@ -197,6 +197,9 @@ def worker_properties(
         "key.converter.schemas.enable": "false",
         "value.converter.schemas.enable": "false",
         "plugin.path": plugin_path,
+        # Plugins are found through their ServiceLoader manifests (the installer writes ours), not by
+        # scanning every class of every jar: that scan took 18 s of a worker's start on 2 cores.
+        "plugin.discovery": "service_load",
         "listeners": f"http://0.0.0.0:{rest_port}",
         "rest.advertised.host.name": advertised_host,
         "rest.advertised.port": str(rest_port),
