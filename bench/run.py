@@ -258,7 +258,7 @@ def run_once(args) -> dict:
     """One run on a freshly started pipeline (three brokers, the rendered configs)."""
     settings = stack_settings(brokers=3, archiveFormat=args.format, exactlyOnceSource=str(args.exactly_once).lower(),
                               serialization=args.serialization)
-    pipeline = Pipeline(settings).start()
+    pipeline = Pipeline(settings, jit_options="").start()  # the JVMs compile as in the pods
     try:
         pipeline.deploy_connectors()
         # The pipeline's start-up is not the benchmark: wait until a first row has gone through.

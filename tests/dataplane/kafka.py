@@ -85,6 +85,10 @@ def _java(libs: Path, jvm: str, log_file: Path, log_config: Path, main: str, *ar
             f"-Dkafka.logs.file={log_file}", "-cp", f"{libs}/*", main, *args]
 
 
+class Exited(RuntimeError):
+    """The process waited for is gone: no point in waiting longer."""
+
+
 def wait_for(check, timeout: float, what: str, log: Path | None = None, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -93,20 +97,32 @@ def wait_for(check, timeout: float, what: str, log: Path | None = None, interval
             result = check()
             if result:
                 return result
+        except Exited as error:
+            raise Exited(f"{what}: {error}; log tail:\n{_tail(log)}") from None
         except Exception as error:  # the service is not up yet
             last = error
         time.sleep(interval)
-    tail = ""
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s ({last}); log tail:\n{_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
     if log and log.exists():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s ({last}); log tail:\n{tail}")
+        return "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+    return ""
+
+
+# The tests' JVMs compile with C1 only: a test moves thousands of rows, not millions, and the C2
+# compiler's warm-up of a dozen short-lived JVMs was most of the suite's CPU on 2 cores. The stack's
+# own JVM options are kept beside it, and `make bench` runs without it (jit_options="").
+TEST_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 class KafkaCluster:
     """`settings.brokers` combined broker+controller nodes on loopback."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, jit_options: str = TEST_JIT_OPTIONS):
         self.settings = settings
+        self.jit_options = jit_options
         self.libs = kafka_libs()
         self.root = Path(tempfile.mkdtemp(prefix="di-kafka-"))
         self.log_config = _log_config(self.root)
@@ -144,12 +160,16 @@ class KafkaCluster:
             # Loopback only on a laptop or CI runner; in the pod every interface is the pod's own.
             properties["listeners"] = properties["listeners"].replace("0.0.0.0", "127.0.0.1")
             self.properties_path(ordinal).write_text(kconf.render_properties(properties))
-            subprocess.run(
-                _java(self.libs, "-Xmx256m", self.root / "format.log", self.log_config, "kafka.tools.StorageTool",
-                      "format", "--cluster-id", kconf.cluster_id(self.settings), "--config",
-                      str(self.properties_path(ordinal)), "--ignore-formatted"),
-                check=True, capture_output=True, text=True, timeout=120,
-            )
+        formats = [subprocess.Popen(
+            _java(self.libs, "-Xmx256m", self.root / f"format-{ordinal}.log", self.log_config, "kafka.tools.StorageTool",
+                  "format", "--cluster-id", kconf.cluster_id(self.settings), "--config",
+                  str(self.properties_path(ordinal)), "--ignore-formatted"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ) for ordinal in range(self.settings.brokers)]  # one JVM each, side by side
+        for ordinal, formatting in enumerate(formats):
+            output, _ = formatting.communicate(timeout=120)
+            if formatting.returncode != 0:
+                raise RuntimeError(f"formatting broker {ordinal}'s log directory failed:\n{output}")
         for ordinal in range(self.settings.brokers):
             self.start_node(ordinal)
         for ordinal in range(self.settings.brokers):
@@ -157,7 +177,7 @@ class KafkaCluster:
         return self
 
     def start_node(self, ordinal: int) -> None:
-        jvm = f"{jvm_heap_options(kconf.heap(self.settings))} {kconf.JVM_OPTIONS}"
+        jvm = f"{jvm_heap_options(kconf.heap(self.settings))} {kconf.JVM_OPTIONS} {self.jit_options}"
         self.processes[ordinal] = subprocess.Popen(
             _java(self.libs, jvm, self.log(ordinal), self.log_config, "kafka.Kafka", str(self.properties_path(ordinal))),
             stdout=subprocess.DEVNULL, stderr=open(self.root / f"broker-{ordinal}.stderr", "w"),
@@ -225,7 +245,7 @@ class ConnectWorker:
 
     def start(self, timeout: float = 180) -> ConnectWorker:
         jvm = (f"{jvm_heap_options(cconf.connect_heap(self.settings))} {cconf.CONNECT_JVM_OPTIONS} "
-               f"{cconf.rest_jvm_option(str(self.jaas_path))}")
+               f"{cconf.rest_jvm_option(str(self.jaas_path))} {self.kafka.jit_options}")
         # The worker config keeps its ${env:POD_IP} placeholder: the env provider resolves it here too.
         # As in the pod: the AWS SDK reads the sink's key from the mounted secrets, nothing else.
         env = {**os.environ, "POD_IP": "127.0.0.1", **cconf.aws_environment(str(self.secrets_dir))}
@@ -237,7 +257,7 @@ class ConnectWorker:
 
         def ready():
             if self.process.poll() is not None:
-                raise RuntimeError(f"the worker exited with {self.process.returncode}")
+                raise Exited(f"the worker exited with {self.process.returncode}")
             requests.get(f"{self.url}/connectors", timeout=5, auth=self.auth).raise_for_status()
             return True
 

@@ -24,16 +24,17 @@ from pulumi.runtime.proto import provider_pb2
 
 from components import connect_config as cconf
 from components import postgres_config as pgconf
+from components.plugins import plugins_for
 from components.postgres_config import CDC_PASSWORD_KEY, CDC_ROLE
 from components.settings import Settings, parse_settings
 from connectors import configs, smoke
 from connectors.completeness import Coverage
 from connectors.smoke import archived_records
 from tests.awsfake import FakeAws, apply_archive
-from tests.dataplane.conftest import require
+from tests.dataplane.conftest import require, tally
 from tests.dataplane.faultproxy import FaultProxy
-from tests.dataplane.kafka import ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
-from tests.dataplane.plugins import install_plugins, require_jdk
+from tests.dataplane.kafka import TEST_JIT_OPTIONS, ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
+from tests.dataplane.plugins import installed_plugins, require_jdk
 from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
 from tests.dataplane.registry import StandInRegistry
 from tests.providerhost import ProviderHost, connectors_of
@@ -71,6 +72,8 @@ class Pipeline:
     # The sink reaches moto through a proxy that the fault tests can cut or stall.
     with_s3_proxy: bool = False
     s3_proxy: FaultProxy | None = None
+    jit_options: str = TEST_JIT_OPTIONS  # "" for the JVMs' own compilation, as make bench runs them
+    _read: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def start(self) -> Pipeline:
         try:
@@ -104,15 +107,11 @@ class Pipeline:
                                                                       self.archive.sink_credentials["aws_secret_access_key"]))
         self._secret("postgres", CDC_PASSWORD_KEY, self.pg.cdc_password)
 
-        plugin_dir = self.root / "plugin-path"
-        installed = install_plugins(plugin_dir)
-        if installed.returncode != 0:
-            raise RuntimeError(f"plugin install failed:\n{installed.stderr}")
-
-        self.plugin_dir = plugin_dir
-        self.kafka = KafkaCluster(self.settings).start()
+        self.plugin_dir = installed_plugins(plugins_for(self.settings.config.archive_format,
+                                                        self.settings.config.serialization))
+        self.kafka = KafkaCluster(self.settings, self.jit_options).start()
         self._before_connect()
-        self.connect = ConnectWorker(self.settings, self.kafka, plugin_dir, self.secrets_dir).start()
+        self.connect = ConnectWorker(self.settings, self.kafka, self.plugin_dir, self.secrets_dir).start()
 
     def _before_connect(self) -> None:
         """What the Connect pod runs before its worker: for Iceberg, the control topic's creation."""
@@ -124,7 +123,7 @@ class Pipeline:
         PostgreSQL and the bucket stay (the bucket is kept on destroy)."""
         self.connect.stop()
         self.kafka.stop()
-        self.kafka = KafkaCluster(self.settings).start()
+        self.kafka = KafkaCluster(self.settings, self.jit_options).start()
         self._before_connect()
         self.connect = ConnectWorker(self.settings, self.kafka, self.plugin_dir, self.secrets_dir).start()
 
@@ -215,19 +214,26 @@ class Pipeline:
         return updated
 
     # -- what reached S3 --------------------------------------------------------------------------
-    def s3_objects(self) -> list[str]:
+    def s3_listing(self) -> dict[str, str]:
+        """Every archived object's key and ETag."""
         s3 = self.s3_client()
-        keys = []
+        found = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive.bucket, Prefix=f"{self.archive.prefix}/"):
-            keys += [item["Key"] for item in page.get("Contents", [])]
-        return keys
+            found.update((item["Key"], item["ETag"]) for item in page.get("Contents", []))
+        return found
+
+    def s3_objects(self) -> list[str]:
+        return list(self.s3_listing())
 
     def s3_records(self) -> Iterator[dict[str, Any]]:
+        """Every archived record, in key order. An object is read and parsed once per ETag: the tests poll the
+        archive every few seconds, and moto serving it again competes with the pipeline for CPU."""
         s3 = self.s3_client()
-        for key in self.s3_objects():
-            body = s3.get_object(Bucket=self.archive.bucket, Key=key)["Body"].read()
-            for record in archived_records(key, body):
-                yield {**record, "_object": key}
+        for key, etag in self.s3_listing().items():
+            if (key, etag) not in self._read:
+                body = s3.get_object(Bucket=self.archive.bucket, Key=key, IfMatch=etag)["Body"].read()
+                self._read[key, etag] = [{**record, "_object": key} for record in archived_records(key, body)]
+            yield from self._read[key, etag]
 
     def snapshot_reads(self) -> Counter[str]:
         """Archived records read by a snapshot (`op` `r`), per topic."""
@@ -323,6 +329,18 @@ class Pipeline:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def deployed(settings: Settings, **options: Any) -> Iterator[Pipeline]:
+    """A module's pipeline fixture: started, its connectors created as `pulumi up` creates them,
+    stopped after the module's last test."""
+    require_dataplane()
+    running = Pipeline(settings, **options).start()
+    try:
+        running.deploy_connectors()
+        yield running
+    finally:
+        running.stop()
+
+
 class Load(threading.Thread):
     """Commits `rows` customer rows in transactions of BATCH; counts only what PostgreSQL acknowledged."""
 
@@ -401,7 +419,7 @@ def run_with_fault(pipeline: Pipeline, label: str, fault, rows: int = ROWS, paus
         seen = archived(pipeline, label)
         lost = len(committed - set(seen))
         duplicates = sum(count - 1 for count in seen.values())
-        print(f"\n{label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
+        tally(f"{label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
               f"lost {lost}, duplicates {duplicates}, load retries {load.retries}")
     assert not committed - set(seen)
     assert_archive_complete(pipeline)

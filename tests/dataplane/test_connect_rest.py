@@ -11,12 +11,14 @@ import pytest
 import requests
 
 from components import connect_config as cconf
-from components.plugins import S3_SINK
+from components.plugins import S3_SINK, plugins_for
 from tests.dataplane.kafka import ConnectWorker, KafkaCluster, wait_for
 from tests.dataplane.pipeline import require_dataplane, stack_settings
-from tests.dataplane.plugins import install_plugins
+from tests.dataplane.plugins import installed_plugins
 
 SETTINGS = stack_settings(brokers=1, connectWorkers=2)
+
+pytestmark = pytest.mark.minutes(1.5)
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +28,12 @@ def workers():
     kafka = None
     started = []
     try:
-        installed = install_plugins(root / "plugin-path")
-        assert installed.returncode == 0, installed.stderr
+        plugin_dir = installed_plugins(plugins_for("jsonl", "json"))
         for folder in (cconf.POSTGRES_CREDENTIALS, cconf.S3_CREDENTIALS):
             (root / "secrets" / folder).mkdir(parents=True)
         kafka = KafkaCluster(SETTINGS).start()
         for _ in range(2):
-            started.append(ConnectWorker(SETTINGS, kafka, root / "plugin-path", root / "secrets").start())
+            started.append(ConnectWorker(SETTINGS, kafka, plugin_dir, root / "secrets").start())
         yield started
     finally:
         for worker in started:
