@@ -10,7 +10,7 @@ TOOLS := .tools/bin
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: up preview destroy verify status render test bench venv clean
+.PHONY: up preview destroy verify status render test test-unit test-dataplane bench venv clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@scripts/check-prereqs.sh test
@@ -54,8 +54,21 @@ verify: $(VENV)/.installed
 status: $(VENV)/.installed
 	$(VENV_PY) scripts/status.py --stack $(STACK)
 
+# The suite runs on PYTEST_WORKERS processes, each taking one module (or one pipeline of a module) at
+# a time, longest first: the data-plane tests mostly wait on their pipelines, so three share 2 cores.
+PYTEST_WORKERS ?= 3
+PYTEST := $(VENV_PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
 test: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/actionlint
-	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
+
+# The contributor's fast path: the program under mocks, the static checks, the provider host.
+test-unit: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TOOLS)/actionlint
+	$(PYTEST) --ignore=tests/dataplane $(PYTEST_ARGS)
+
+# The rendered configuration on real processes (PostgreSQL, Kafka, Connect, moto).
+test-dataplane: $(VENV)/.installed
+	$(PYTEST) tests/dataplane $(PYTEST_ARGS)
 
 # Every Kubernetes object and AWS resource of a stack as files, for review: render/<stack>/.
 render: $(VENV)/.installed

@@ -13,6 +13,7 @@ import pytest
 from components import postgres_config as pgconf
 from components.capture import RESERVED
 from connectors import configs
+from tests.dataplane.conftest import tally
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import CAPTURE, SIGNAL, Pipeline, require_dataplane, stack_settings
 from tests.dataplane.postgres import PostgresServer
@@ -20,6 +21,8 @@ from tests.providerhost import ProviderHost, connectors_of
 from tests.stackgraph import run_stack
 
 SETTINGS = stack_settings(brokers=1, capture=["inventory", "sales", "billing.accounts"])
+
+pytestmark = pytest.mark.minutes(6.5)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +194,7 @@ def test_tables_created_under_load_each_arrive_whole_from_their_first_burst(pipe
     archived_rows = sum(len(ids) for ids in found.values())
     lost = committed - archived_rows
     duplicates = sum(count - 1 for ids in found.values() for count in ids.values())
-    print(f"\nnew tables under load: committed {committed}, archived {archived_rows}, lost {lost}, duplicates {duplicates}")
+    tally(f"new tables under load: committed {committed}, archived {archived_rows}, lost {lost}, duplicates {duplicates}")
     assert lost == 0 and duplicates == 0
     assert all(set(ids) == set(range(1, BURST_ROWS + 1)) for ids in found.values())
 
@@ -232,7 +235,7 @@ def test_a_table_added_to_capture_arrives_whole_and_nothing_else_is_snapshotted_
              if key in final and (final[key]["owner"], exact(final[key]["balance"])) != (owner, balance)]
     duplicates = sum(n - 1 for n in Counter(row_id(e) for e in accounts if e["op"] == "r").values())
     invoices = [e for e in archived(pipeline, "cdc.sales.invoices") if e["op"] == "c" and row_id(e) > 1000]
-    print(f"\nbilling.accounts added: `up` applied in {applied:.1f}s, {ROWS} rows archived {snapshot_seconds:.1f}s "
+    tally(f"billing.accounts added: `up` applied in {applied:.1f}s, {ROWS} rows archived {snapshot_seconds:.1f}s "
           f"after the `up` started; committed {len(rows)} / archived {len(final)} / lost {len(lost)} / "
           f"wrong {len(wrong)} / duplicates {duplicates}; ops {dict(ops)}")
     assert lost == [] and wrong == [] and duplicates == 0 and len(later) == 1

@@ -22,24 +22,21 @@ from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, Dou
 from components import postgres_config as pgconf
 from connectors import configs, smoke
 from connectors.provider import root_cause
+from tests.dataplane.conftest import tally
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, load_through, require_dataplane, stack_settings
+from tests.dataplane.pipeline import Pipeline, deployed, load_through, stack_settings
 
 TYPED = "inventory.typed_orders"
 ROWS = 3000
 
+pytestmark = pytest.mark.minutes(11)
+
 
 @pytest.fixture(scope="module")
 def pipeline():
-    require_dataplane()
     # JSON with a schema in every record (whose size the limit test counts); Iceberg with avro is in test_avro.
-    running = Pipeline(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true",
-                                      serialization="json")).start()
-    try:
-        running.deploy_connectors()
-        yield running
-    finally:
-        running.stop()
+    yield from deployed(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true",
+                                       serialization="json"))
 
 
 def rows_by_op(rows: list[dict]) -> list[tuple[str, int]]:
@@ -161,7 +158,7 @@ def run_with_fault(pipeline: Pipeline, label: str, fault) -> None:
         duplicates = sum(count - 1 for count in seen.values())
         records = Counter((row["_cdc"]["topic"], row["_cdc"]["partition"], row["_cdc"]["offset"]) for row in rows)
         rewritten = sum(count - 1 for count in records.values())
-        print(f"\niceberg {label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
+        tally(f"iceberg {label}: committed {len(committed)}, archived {len(committed & set(seen))}, "
               f"lost {lost}, duplicates {duplicates} (Kafka records written twice by the sink: {rewritten}; "
               f"changes the source sent twice: {duplicates - rewritten}), load retries {load.retries}")
     assert lost == 0

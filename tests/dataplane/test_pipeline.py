@@ -23,20 +23,18 @@ from components import kafka_config as kconf
 from components.settings import parse_settings
 from connectors import configs, smoke
 from connectors.provider import root_cause
+from tests.dataplane.conftest import tally
 from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings
+from tests.dataplane.pipeline import deployed, stack_settings
 from tests.providerhost import ProviderHost
+
+
+pytestmark = pytest.mark.minutes(9)
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    require_dataplane()
-    running = Pipeline(stack_settings(brokers=1, serialization="json")).start()
-    try:
-        running.deploy_connectors()
-        yield running
-    finally:
-        running.stop()
+    yield from deployed(stack_settings(brokers=1, serialization="json"))
 
 
 def test_each_connector_config_passes_connects_own_validation(pipeline):
@@ -175,7 +173,7 @@ def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the
     found = wait_for(lambda: expected <= set(archived_names(pipeline, "poison")) and archived_names(pipeline, "poison"),
                      150, "the oversized row and the 20 behind it in S3", pipeline.connect.log, 3)
     lost = expected - set(found)
-    print(f"oversized row: committed {len(expected)}, archived {len(expected) - len(lost)}, lost {len(lost)}, "
+    tally(f"oversized row: committed {len(expected)}, archived {len(expected) - len(lost)}, lost {len(lost)}, "
           f"duplicates {sum(len(events) - 1 for events in found.values())}")
     assert found["poison@size.test"][0] == ("c", limit + 1000) and not lost
 
@@ -217,7 +215,7 @@ def test_a_type_change_while_the_source_is_behind_stops_it_clearly_and_skips_not
     found = wait_for(lambda: set(ids) <= set(orders_of(pipeline, customer)) and orders_of(pipeline, customer), 180,
                      "the five orders, by the new snapshot", pipeline.connect.log, 3)
     current = {order: events[-1] for order, events in found.items()}
-    print(f"type change: committed 5, archived {len(set(ids) & set(found))}, lost {len(set(ids) - set(found))}; "
+    tally(f"type change: committed 5, archived {len(set(ids) & set(found))}, lost {len(set(ids) - set(found))}; "
           f"as snapshot rows: {sorted(current.values())}")
     assert sorted(amount for _, amount in current.values()) == [13.0, 13.0, 57.0, 57.0, 100.0]
     assert all(op == "r" for op, _ in current.values())

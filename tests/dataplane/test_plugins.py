@@ -12,6 +12,8 @@ from components.settings import parse_settings
 from tests.dataplane.conftest import CACHE
 from tests.dataplane.plugins import install_plugins, require_jdk, write_plugin_files
 
+pytestmark = pytest.mark.minutes(0.5)
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
