@@ -87,7 +87,8 @@ def archived_records(key: str, body: bytes) -> list[dict[str, Any]]:
     """The records of one object the S3 sink wrote: JSON Lines, gzip-compressed when the key says so.
     Numbers with a fraction are read as exact decimals (serialization avro writes numeric so)."""
     text = gzip.decompress(body).decode() if key.endswith(".gz") else body.decode()
-    return [json.loads(line, parse_float=Decimal) for line in text.splitlines()]
+    # JSON Lines end records with "\n" only: a value may hold U+2028 and the like, which splitlines() splits on.
+    return [json.loads(line, parse_float=Decimal) for line in text.split("\n") if line]
 
 
 def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 180) -> Report:
