@@ -27,9 +27,10 @@ def require_jdk() -> None:
     )
 
 
-def write_plugin_files(directory: Path, plugins: tuple[Plugin, ...] = PLUGINS) -> Path:
+def write_plugin_files(directory: Path, files: dict[str, str] | None = None) -> Path:
+    """`files` (name → text), or the ConfigMap's files of every declared plugin, into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in plugin_files(plugins).items():
+    for name, text in (files or plugin_files()).items():
         (directory / name).write_text(text, encoding="utf-8")
     return directory
 
@@ -62,7 +63,7 @@ def installed_plugins(plugins: tuple[Plugin, ...]) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers install once, one after the other
         if not home.exists():
             work = Path(tempfile.mkdtemp(prefix="install-", dir=home.parent))
-            result = install_plugins(work / "all", write_plugin_files(work / "sources"))
+            result = install_plugins(work / "all", write_plugin_files(work / "sources", files))
             if result.returncode != 0:
                 shutil.rmtree(work, ignore_errors=True)
                 raise RuntimeError(f"plugin install failed:\n{result.stderr}")
