@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # The pipeline's own schema: heartbeats, signals, the capture list, the check rows of `make verify`.
@@ -18,6 +19,10 @@ DEFAULT = (DEMO_SCHEMA,)
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 
 _UNQUOTED = re.compile(r"[a-z_][a-z0-9_]*")
+# What a captured schema's or table's name may hold: Debezium replaces any other character in a topic
+# name with _ (so "Order Items" and "Order_Items" would share a topic) and a dot would split the
+# name; a table named otherwise is left out (the capture SQL, and the source's include list).
+CAPTURABLE_NAME = "[A-Za-z0-9_]+"
 # Keywords PostgreSQL 15 does not accept as an unquoted table or schema name: its "reserved" and
 # "reserved (can be function or type)" ones (pg_get_keywords(), catcode R and T; a data-plane test
 # compares this list with the server's).
@@ -112,7 +117,14 @@ class Capture:
     def tables(self) -> tuple[str, ...]:
         return tuple(entry for entry in self.entries if "." in entry)
 
-    def include_list(self) -> list[str]:
+    def include_list(self, left_out: Iterable[str] = ()) -> list[str]:
         """Debezium's table.include.list: a regular expression per entry, matched against
-        `schema.table` as a whole."""
-        return [f"{re.escape(schema)}\\..+" for schema in self.schemas] + [re.escape(table) for table in self.tables]
+        `schema.table` as a whole. `left_out` names the tables in what `capture` names that the
+        database cannot capture (the capture step finds them): the source must not read them either."""
+        skipped = set(left_out)
+        patterns = []
+        for schema in self.schemas:
+            names = sorted(name.split(".", 1)[1] for name in skipped if name.split(".", 1)[0] == schema)
+            not_these = f"(?!(?:{'|'.join(re.escape(name) for name in names)})$)" if names else ""
+            patterns.append(f"{re.escape(schema)}\\.{not_these}{CAPTURABLE_NAME}")
+        return patterns + [re.escape(table) for table in self.tables if table not in skipped]

@@ -56,7 +56,9 @@ class Connectors(pulumi.ComponentResource):
             configs.SOURCE_NAME,
             connect_url=url,
             connector_name=configs.SOURCE_NAME,
-            config=configs.debezium_source(settings, database),
+            # Without the tables the database cannot capture: the capture step finds them.
+            config=self.capture.excluded.apply(lambda excluded: configs.debezium_source(settings, database,
+                                                                                        excluded=excluded)),
             cluster_id=cluster_id,
             slot_watch=slot_watch,
             connect_auth=auth,

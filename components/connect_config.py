@@ -28,7 +28,9 @@ CONFLUENT_COMPATIBLE_API = "/apis/ccompat/v7"
 # What the registry accepts as a new version of a subject's schema: one that reads every earlier
 # version's records, so a reader of the whole archive needs only the latest schema.
 SCHEMA_COMPATIBILITY = "BACKWARD_TRANSITIVE"
-REGISTRY_WAIT_MS = 120_000
+# How long a conversion waits for a registry that does not answer: for as long as it is away, so
+# that the pipeline comes back by itself after an outage of any length (the slot keeps the WAL).
+REGISTRY_WAIT_MS = -1
 
 PLUGIN_PATH = "/opt/connect/plugins"
 SECRETS_DIR = "/run/secrets/connect"
@@ -327,8 +329,8 @@ def avro_converters(settings: Settings, registry_url: str | None = None) -> dict
            for side in ("key", "value")
            for setting, value in {f"{side}.converter": AVRO_CONVERTER.class_name,
                                   **{f"{side}.converter.{key}": option for key, option in options.items()}}.items()},
-        # A registry that does not answer (its pod restarting) is waited for, up to two minutes, by
-        # retrying the conversion (the converter reports it as retriable); then the task fails, loudly.
+        # A registry that does not answer (its pod restarting) is waited for by retrying the conversion
+        # (the converter reports it as retriable), at most 10 s apart; a refusal still fails the task.
         "errors.retry.timeout": str(REGISTRY_WAIT_MS),
         "errors.retry.delay.max.ms": "10000",
     }

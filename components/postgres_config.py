@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .capture import DEMO_SCHEMA, INTERNAL_SCHEMA
+from .capture import CAPTURABLE_NAME, DEMO_SCHEMA, INTERNAL_SCHEMA
 from .quantity import Memory, below_minimum
 
 if TYPE_CHECKING:
@@ -191,9 +191,15 @@ END $demo$;
 """
 
 
+def _avro_name(column: str) -> str:
+    """A column's name in Avro, as Debezium adjusts it (field.name.adjustment.mode avro): a digit
+    first gets a _ before it, and each other character Avro does not allow becomes _."""
+    return f"regexp_replace(regexp_replace({column}, '^([0-9])', '_\\1'), '[^A-Za-z0-9_]', '_', 'g')"
+
+
 def capture_sql(settings: Settings) -> str:
-    """The capture step: brings the database in line with `capture`, run as the superuser (PostgreSQL
-    15 lets only a superuser publish a whole schema or create an event trigger) on every change.
+    """The capture step: brings the database in line with `capture`, run as the superuser (only a
+    superuser may create an event trigger, or publish a table it does not own) on every change.
     Plain SQL in one transaction, safe to run any number of times."""
     capture = settings.capture
     entries = ", ".join(f"({_literal(entry)})" for entry in capture.entries)
@@ -201,8 +207,6 @@ def capture_sql(settings: Settings) -> str:
         f"CREATE SCHEMA IF NOT EXISTS {schema};\nGRANT USAGE ON SCHEMA {schema} TO {CDC_ROLE};\n"
         for schema in capture.schemas
     )
-    table_entries = "ARRAY[" + ", ".join(_literal(table) for table in capture.tables) + "]::text[]"
-    schema_clause = (", TABLES IN SCHEMA " + ", ".join(capture.schemas)) if capture.schemas else ""
     internal = ", ".join(INTERNAL_TABLES)
     return f"""-- The pipeline's own schema: heartbeats, signals, the capture list, the check rows.
 CREATE SCHEMA IF NOT EXISTS {INTERNAL_SCHEMA};
@@ -226,6 +230,10 @@ CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (
 );
 -- `capture` as the event trigger reads it.
 CREATE TABLE IF NOT EXISTS {CAPTURE_TABLE} (entry text PRIMARY KEY);
+CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.in_capture(schema_name text, table_name text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
+    SELECT EXISTS (SELECT FROM {CAPTURE_TABLE} WHERE entry IN (schema_name, schema_name || '.' || table_name))
+$function$;
 GRANT USAGE ON SCHEMA {INTERNAL_SCHEMA} TO {CDC_ROLE};
 GRANT SELECT, INSERT, UPDATE ON {HEARTBEAT_TABLE} TO {CDC_ROLE};
 GRANT SELECT, INSERT ON {SIGNAL_TABLE} TO {CDC_ROLE};
@@ -238,36 +246,111 @@ BEGIN
     END IF;
 END $publication$;
 
+-- Why a relation that `capture` names is left out, or NULL when it is captured. A table is left out
+-- rather than published when publishing it would change what the owner's own statements may do (an
+-- unlogged table cannot be published; with REPLICA IDENTITY NOTHING a published table refuses
+-- UPDATE and DELETE), or when its changes could not arrive under a name of their own.
+CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.capture_problem(relation oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
+    SELECT CASE
+        WHEN c.relkind = 'p' THEN coalesce((
+            SELECT 'partitioned: its partitions are captured one by one, and ' || string_agg(
+                       format('%I.%I', pn.nspname, pc.relname), ', ' ORDER BY pc.relname)
+                   || ' is in a schema `capture` does not name: add it (or its schema) to `capture`'
+              FROM pg_partition_tree(c.oid) AS tree JOIN pg_class pc ON pc.oid = tree.relid
+              JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+             WHERE tree.isleaf AND NOT {INTERNAL_SCHEMA}.in_capture(pn.nspname, pc.relname)),
+            'partitioned: its partitions are captured one by one, each under a topic of its own')
+        WHEN c.relkind = 'f' THEN 'a foreign table: its rows live in another server, whose WAL this one never sees'
+        WHEN c.relkind = 'm' THEN 'a materialized view: PostgreSQL cannot publish it; capture the tables it reads'
+        WHEN c.relkind <> 'r' THEN NULL
+        WHEN c.relpersistence = 'u' THEN 'unlogged: PostgreSQL writes no WAL for it, so there is nothing to stream; '
+            || format('ALTER TABLE %I.%I SET LOGGED', n.nspname, c.relname) || ' captures it'
+        WHEN c.relpersistence = 't' THEN 'temporary: it lives for one session only'
+        WHEN c.relreplident = 'n' THEN 'REPLICA IDENTITY NOTHING, as its owner set it: published, its UPDATE and '
+            || 'DELETE statements would be refused; '
+            || format('ALTER TABLE %I.%I REPLICA IDENTITY DEFAULT', n.nspname, c.relname) || ' captures it'
+        WHEN c.relreplident = 'i' AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                                                 AND NOT a.attisdropped AND a.attstorage IN ('x', 'e')) THEN
+            'REPLICA IDENTITY USING INDEX, as its owner set it: an update that leaves a long value (text, bytea, '
+            || 'jsonb, an array) unchanged would carry a placeholder instead of it; '
+            || format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', n.nspname, c.relname) || ' captures it exactly'
+        WHEN n.nspname !~ '^{CAPTURABLE_NAME}$' OR c.relname !~ '^{CAPTURABLE_NAME}$' THEN
+            'its name holds a character other than letters, digits and _, which a topic, an archive folder and an '
+            || 'Iceberg table cannot carry one to one (two such tables could merge); rename it to capture it'
+        ELSE coalesce((
+            SELECT format('its columns %s would all be named %s in Avro, which allows letters, digits and _ only; '
+                          'rename all but one to capture it', string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum), {_avro_name("a.attname")})
+              FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             GROUP BY {_avro_name("a.attname")} HAVING count(*) > 1 LIMIT 1), (
+            SELECT format('its archive name %s is already %I.%I''s (Iceberg folds names to lower case and joins '
+                            'schema and table with _); rename one to capture both', lower(n.nspname || '_' || c.relname),
+                            other_n.nspname, other.relname)
+                FROM pg_class other JOIN pg_namespace other_n ON other_n.oid = other.relnamespace
+               WHERE other.relkind = 'r' AND other.oid < c.oid AND other.relpersistence = 'p'
+                 AND lower(other_n.nspname || '_' || other.relname) = lower(n.nspname || '_' || c.relname)
+                 AND {INTERNAL_SCHEMA}.in_capture(other_n.nspname, other.relname)
+               ORDER BY other.oid LIMIT 1))
+    END
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation
+$function$;
+
 -- A captured table: in the publication, readable by the CDC role, and with full before-images
--- (an update or delete in the archive carries every old value, not only the key). Runs as its
--- owner, the superuser, for whoever created the table.
+-- (an update or delete in the archive carries every old value, not only the key). A table that
+-- `capture` names but cannot be captured leaves the publication, and the CDC role may not read it.
+-- Runs as its owner, the superuser, for whoever created or altered the table.
 CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.capture_table(relation oid) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
 DECLARE
     target record;
+    published boolean;
 BEGIN
     SELECT n.nspname AS schema, c.relname AS name, c.relreplident AS identity, c.relkind AS kind
       INTO target FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
-    IF NOT FOUND OR target.kind <> 'r' OR NOT EXISTS (
-        SELECT FROM {CAPTURE_TABLE} WHERE entry IN (target.schema, target.schema || '.' || target.name)) THEN
+    IF NOT FOUND OR target.kind <> 'r' OR target.schema = '{INTERNAL_SCHEMA}' THEN
         RETURN false;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_publication_tables WHERE pubname = '{PUBLICATION}'
-                   AND schemaname = target.schema AND tablename = target.name) THEN
+    published := EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+                          WHERE p.pubname = '{PUBLICATION}' AND r.prrelid = relation);
+    IF NOT {INTERNAL_SCHEMA}.in_capture(target.schema, target.name)
+       OR {INTERNAL_SCHEMA}.capture_problem(relation) IS NOT NULL THEN
+        -- Moved or renamed out of `capture`, or altered into a table that cannot be captured.
+        IF published THEN
+            EXECUTE format('ALTER PUBLICATION {PUBLICATION} DROP TABLE %I.%I', target.schema, target.name);
+            EXECUTE format('REVOKE SELECT ON %I.%I FROM {CDC_ROLE}', target.schema, target.name);
+        END IF;
+        RETURN false;
+    END IF;
+    -- DEFAULT only: an identity chosen on purpose (an index) is the owner's to keep.
+    IF target.identity = 'd' THEN
+        EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', target.schema, target.name);
+    END IF;
+    -- Looked up again: the ALTER TABLE above ran this function for the table already.
+    IF NOT EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+                    WHERE p.pubname = '{PUBLICATION}' AND r.prrelid = relation) THEN
         EXECUTE format('ALTER PUBLICATION {PUBLICATION} ADD TABLE %I.%I', target.schema, target.name);
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {CDC_ROLE}', target.schema);
     EXECUTE format('GRANT SELECT ON %I.%I TO {CDC_ROLE}', target.schema, target.name);
-    -- DEFAULT only: an identity chosen on purpose (an index, or nothing) is the owner's to keep.
-    IF target.identity = 'd' THEN
-        EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', target.schema, target.name);
-    END IF;
     RETURN true;
 END
 $function$;
 REVOKE ALL ON FUNCTION {INTERNAL_SCHEMA}.capture_table(oid) FROM PUBLIC;
 
--- Tables created later, or moved or renamed into what `capture` names, are captured as they appear.
+-- What `capture` names that is not captured, and why: read by the capture step and `make status`.
+-- `relation` as SQL names it, `name` as Debezium does (schema.table, unquoted).
+CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.not_captured() RETURNS TABLE (relation text, name text, reason text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
+    SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname, {INTERNAL_SCHEMA}.capture_problem(c.oid)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname <> '{INTERNAL_SCHEMA}'
+       AND {INTERNAL_SCHEMA}.in_capture(n.nspname, c.relname)
+       AND {INTERNAL_SCHEMA}.capture_problem(c.oid) IS NOT NULL
+     ORDER BY 2
+$function$;
+
+-- Tables created later, or moved, renamed or altered into (or out of) what `capture` names, are
+-- captured (or left out) as they change.
 CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.capture_new_tables() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
 BEGIN
@@ -288,21 +371,23 @@ END $trigger$;
 DELETE FROM {CAPTURE_TABLE};
 INSERT INTO {CAPTURE_TABLE} (entry) VALUES {entries};
 {schemas}{_demo_sql() if settings.config.demo_data else ""}
--- The publication holds exactly the internal tables, the captured schemas and the captured tables
--- that exist (one created later is added by the event trigger).
+-- The publication holds exactly the internal tables and the captured tables that can be captured
+-- (one created later is added by the event trigger): table by table, never a whole schema, so that a
+-- table in a captured schema that cannot be published is left out instead of refusing its owner.
 DO $publication$
 DECLARE
     tables text;
 BEGIN
-    SELECT string_agg(format('%I.%I', split_part(entry, '.', 1), split_part(entry, '.', 2)), ', ')
-      INTO tables FROM unnest({table_entries}) AS entry WHERE to_regclass(entry) IS NOT NULL;
-    EXECUTE 'ALTER PUBLICATION {PUBLICATION} SET TABLE {internal}'
-        || coalesce(', ' || tables, '') || '{schema_clause}';
+    SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY n.nspname, c.relname) INTO tables
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND n.nspname <> '{INTERNAL_SCHEMA}' AND {INTERNAL_SCHEMA}.in_capture(n.nspname, c.relname)
+       AND {INTERNAL_SCHEMA}.capture_problem(c.oid) IS NULL;
+    EXECUTE 'ALTER PUBLICATION {PUBLICATION} SET TABLE {internal}' || coalesce(', ' || tables, '');
 END $publication$;
 SELECT {INTERNAL_SCHEMA}.capture_table(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN {CAPTURE_TABLE} ON entry IN (n.nspname, n.nspname || '.' || c.relname) WHERE c.relkind = 'r';
+ WHERE c.relkind = 'r' AND {INTERNAL_SCHEMA}.in_capture(n.nspname, c.relname);
 
--- A table no longer captured: the CDC role may not read it any more.
+-- A table no longer captured, or that cannot be: the CDC role may not read it.
 DO $revoke$
 DECLARE
     stale record;
@@ -311,7 +396,8 @@ BEGIN
                    JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('{INTERNAL_SCHEMA}', 'pg_catalog', 'information_schema')
                     AND has_table_privilege('{CDC_ROLE}', c.oid, 'SELECT')
-                    AND NOT EXISTS (SELECT FROM {CAPTURE_TABLE} WHERE entry IN (n.nspname, n.nspname || '.' || c.relname))
+                    AND (NOT {INTERNAL_SCHEMA}.in_capture(n.nspname, c.relname)
+                         OR {INTERNAL_SCHEMA}.capture_problem(c.oid) IS NOT NULL)
     LOOP
         EXECUTE format('REVOKE SELECT ON %I.%I FROM {CDC_ROLE}', stale.schema, stale.name);
     END LOOP;

@@ -62,6 +62,25 @@ def published_tables(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
+def not_captured(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """What `capture` names that the database cannot capture: (the relation as SQL names it, as
+    Debezium does, why and how to make it capturable)."""
+    return [tuple(row) for row in conn.execute(f"SELECT relation, name, reason FROM {pgconf.INTERNAL_SCHEMA}.not_captured()")]
+
+
+def _left_out(conn: psycopg.Connection) -> dict[str, Any]:
+    """The outputs that say what is left out: `excluded` for the source's include list, `uncaptured`
+    for people (`pulumi up` warns with each line, `pulumi stack output` shows them)."""
+    found = not_captured(conn)
+    return {"excluded": [name for _, name, _ in found],
+            "uncaptured": [f"{relation}: {reason}" for relation, _, reason in found]}
+
+
+def _warn(outputs: Mapping[str, Any]) -> None:
+    for line in outputs.get("uncaptured") or []:
+        pulumi.log.warn(f"{WHERE}: not captured: {line}")
+
+
 def _needs_snapshot(conn: psycopg.Connection, table: str) -> tuple[bool, bool]:
     """(holds rows, has a primary key) of a table."""
     schema, name = table.split(".", 1)
@@ -102,7 +121,9 @@ def apply_capture(dsn: str, sql: str, slot: str) -> dict[str, Any]:
                 "again; nothing was changed."
             )
         [(position,)] = conn.execute("SELECT pg_current_wal_lsn()::text").fetchall()
-    return {"published": sorted(after), "snapshot": snapshot, "revision": f"{position}/{uuid.uuid4().hex[:8]}"}
+        left_out = _left_out(conn)
+    return {"published": sorted(after), "snapshot": snapshot, "revision": f"{position}/{uuid.uuid4().hex[:8]}",
+            **left_out}
 
 
 def _failures(news: Mapping[str, Any], texts: tuple[str, ...]) -> list[CheckFailure]:
@@ -126,16 +147,21 @@ class CaptureStepProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult("capture", {**props, **apply_capture(props["dsn"], props["sql"], props["slot"])})
+        outputs = apply_capture(props["dsn"], props["sql"], props["slot"])
+        _warn(outputs)
+        return CreateResult("capture", {**props, **outputs})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**news, **apply_capture(news["dsn"], news["sql"], news["slot"])})
+        outputs = apply_capture(news["dsn"], news["sql"], news["slot"])
+        _warn(outputs)
+        return UpdateResult({**news, **outputs})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """`pulumi refresh` shows what the publication holds now."""
+        """`pulumi refresh` shows what the publication holds now, and what is left out."""
         with _connect(props["dsn"], "read the publication") as conn:
             published = sorted(published_tables(conn))
-        return ReadResult(id_, {**props, "published": published})
+            left_out = _left_out(conn)
+        return ReadResult(id_, {**props, "published": published, **left_out})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """The publication goes with the database; a kept database keeps capturing until its slot is gone."""
@@ -184,13 +210,16 @@ class CaptureStep(pulumi.dynamic.Resource):
     published: pulumi.Output[list]
     snapshot: pulumi.Output[list]
     revision: pulumi.Output[str]
+    excluded: pulumi.Output[list]
+    uncaptured: pulumi.Output[list]
 
     def __init__(self, resource_name: str, dsn: pulumi.Input[str], sql: str, slot: str,
                  cluster_id: pulumi.Input[str] = "", opts: pulumi.ResourceOptions | None = None):
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["dsn"]))
         super().__init__(CaptureStepProvider(), resource_name,
                          {"dsn": dsn, "sql": sql, "slot": slot, "clusterId": cluster_id,
-                          "published": None, "snapshot": None, "revision": None}, opts)
+                          "published": None, "snapshot": None, "revision": None, "excluded": None,
+                          "uncaptured": None}, opts)
 
 
 class SnapshotSignal(pulumi.dynamic.Resource):

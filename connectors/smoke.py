@@ -18,11 +18,15 @@ from typing import Any
 
 import psycopg
 import requests
+from psycopg.sql import SQL, Identifier
 
 from components import postgres_config as pgconf
 
+from .capture_step import not_captured, published_tables
 from .completeness import Coverage, check_archive
-from .configs import ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, change_topic, iceberg_table, is_change_topic, sink_group
+from .configs import (
+    ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table, is_change_topic, sink_group,
+)
 from .provider import root_cause
 from .slot import slot_health
 
@@ -64,6 +68,9 @@ class Report:
     def passed(self, message: str) -> None:
         self.lines.append(f"✔ {message}")
 
+    def noted(self, message: str) -> None:
+        self.lines.append(f"! {message}")
+
     def failed(self, message: str) -> None:
         self.lines.append(f"✘ {message}")
         self.ok = False
@@ -79,8 +86,55 @@ def status(endpoints: Endpoints) -> Report:
     report = Report()
     _connectors_running(endpoints, report)
     check_slot(endpoints, report)
+    check_capture(endpoints, report)
     check_completeness(endpoints, report)
     return report
+
+
+def capture_findings(endpoints: Endpoints) -> tuple[list[str], list[str]]:
+    """(what is not captured, and why; what is captured but cannot reach the archive): the tables
+    `capture` names that the database leaves out, each published table holding rows with no topic,
+    and each topic of the source's that the sink does not read."""
+    from confluent_kafka.admin import AdminClient
+
+    with psycopg.connect(endpoints.postgres_dsn, autocommit=True, connect_timeout=10) as conn:
+        left_out = [f"{relation}: {reason}" for relation, _, reason in not_captured(conn)]
+        published = sorted(published_tables(conn))
+        holding = {table for table in published
+                   if conn.execute(SQL("SELECT EXISTS (SELECT FROM {})").format(Identifier(*table.split(".", 1))))
+                   .fetchone()[0]}
+    topics = set(AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0})
+                 .list_topics(timeout=15).topics)
+    unarchived = [f"{table} is published and holds rows, but has no topic {change_topic(table)}: the source has not "
+                  f"read it (a table created a moment ago gets its topic with its first change; otherwise "
+                  f"{endpoints.connect_status_hint(SOURCE_NAME)} says why)"
+                  for table in published if table in holding and change_topic(table) not in topics]
+    unarchived += [f"topic {topic} holds a captured table's changes, but the sink does not read it (its name does "
+                   f"not match the sink's topics.regex); nothing in it reaches the archive"
+                   for topic in sorted(topics) if topic.startswith(f"{TOPIC_PREFIX}.") and _is_table_topic(topic)
+                   and not is_change_topic(topic)]
+    return left_out, unarchived
+
+
+def _is_table_topic(topic: str) -> bool:
+    """A topic the source writes a table's changes to (not its heartbeats, signals or schema history)."""
+    return topic.count(".") >= 2 and not topic.startswith(change_topic(f"{pgconf.INTERNAL_SCHEMA}."))
+
+
+def check_capture(endpoints: Endpoints, report: Report) -> None:
+    """What `capture` names but the pipeline cannot capture is listed (a note, not a failure: the
+    database's owner chose it); a captured table that cannot reach the archive fails."""
+    try:
+        left_out, unarchived = capture_findings(endpoints)
+    except psycopg.Error as error:
+        report.failed(f"PostgreSQL: cannot read what is captured: {error}".strip())
+        return
+    for line in left_out:
+        report.noted(f"not captured: {line}")
+    for line in unarchived:
+        report.failed(f"capture: {line}")
+    if not unarchived:
+        report.passed("capture: every published table with rows has its topic, and the sink reads every table topic")
 
 
 def archived_records(key: str, body: bytes) -> list[dict[str, Any]]:
@@ -126,6 +180,7 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         return report
     report.passed(f"{found_in}, {time.monotonic() - committed_at:.1f}s after the commit")
     check_slot(endpoints, report)
+    check_capture(endpoints, report)
     check_completeness(endpoints, report)
     return report
 

@@ -40,7 +40,7 @@ def test_the_source_reads_the_stack_s_slot_and_publication_with_pgoutput(graph):
     assert config["slot.name"] == "debezium_dev"
     assert config["publication.name"] == "cdc_publication"
     assert config["publication.autocreate.mode"] == "disabled"
-    assert config["table.include.list"] == "inventory\\..+,cdc\\.marker"  # `capture`'s default, and verify's rows
+    assert config["table.include.list"] == "inventory\\.[A-Za-z0-9_]+,cdc\\.marker"  # `capture`'s default, and verify's rows
     assert config["signal.data.collection"] == "cdc.debezium_signal"
     assert int(config["heartbeat.interval.ms"]) > 0 and "cdc.heartbeat" in config["heartbeat.action.query"]
     assert config["topic.prefix"] == "cdc" and config["snapshot.mode"] == "when_needed"
@@ -218,8 +218,8 @@ def test_with_avro_both_connectors_speak_avro_through_the_in_cluster_registry(ar
             assert config[f"{side}.converter.apicurio.registry.use-id"] == "contentId"
             assert config[f"{side}.converter.apicurio.registry.headers.enabled"] == "false"
         assert not any("schemas.enable" in key for key in config if "converter" in key)
-        # A registry that does not answer is waited for (two minutes); then the task fails.
-        assert config["errors.retry.timeout"] == "120000" and config.get("errors.tolerance", "none") == "none"
+        # A registry that does not answer is waited for as long as it is away; nothing is skipped.
+        assert config["errors.retry.timeout"] == "-1" and config.get("errors.tolerance", "none") == "none"
     source = connector(graph, "postgres-source").inputs["config"]
     assert source["decimal.handling.mode"] == "precise"  # numeric as Avro's decimal of its precision and scale
     # The size limit measures schemaless JSON, never smaller than the Avro it stands for.

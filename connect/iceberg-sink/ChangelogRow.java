@@ -34,7 +34,8 @@ import org.apache.kafka.connect.transforms.Transformation;
  * creates each table with the Iceberg types these names and Debezium's own stand for.
  *
  * <p>A tombstone (the null value Debezium sends after a delete, for compacted topics) is dropped: the
- * delete itself is already a row.
+ * delete itself is already a row. A TRUNCATE is a row with op {@code t} and every column null, so
+ * every column of a changelog table is optional.
  */
 public final class ChangelogRow<R extends ConnectRecord<R>> implements Transformation<R> {
   public static final String DATABASE = "database";
@@ -42,6 +43,9 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
   public static final String TIMESTAMP = "dataingestion.iceberg.Timestamp";
   public static final String TIME = "dataingestion.iceberg.Time";
   static final String ZONED_TIMESTAMP = "io.debezium.time.ZonedTimestamp";
+  private static final String TRUNCATE = "t";
+  /** The doc of a column that is NOT NULL in PostgreSQL: only a TRUNCATE's row leaves it null. */
+  public static final String NOT_NULL = "NOT NULL in the source table: null only in a TRUNCATE's row (op t)";
   private static final String VARIABLE_SCALE_DECIMAL = "io.debezium.data.VariableScaleDecimal";
   private static final DateTimeFormatter LOCAL = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS");
   private static final DateTimeFormatter CLOCK = DateTimeFormatter.ofPattern("HH:mm:ss.SSSSSS");
@@ -81,7 +85,9 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
           + record.topic() + ". The source must embed schemas (value.converter.schemas.enable=true).");
     }
     String op = envelope.getString("op");
-    Struct row = envelope.getStruct("d".equals(op) ? "before" : "after");
+    // A TRUNCATE has no row: its changelog row has the table's columns, all null, and op "t".
+    Struct row = TRUNCATE.equals(op) ? new Struct(envelope.schema().field("after").schema())
+        : envelope.getStruct("d".equals(op) ? "before" : "after");
     if (row == null) {
       throw new DataException(record.topic() + ": a '" + op + "' event without its row; is the table's"
           + " REPLICA IDENTITY FULL?");
@@ -92,7 +98,7 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
     Schema schema = rows.computeIfAbsent(row.schema(), ChangelogRow::rowSchema);
     Struct value = new Struct(schema);
     for (Field field : row.schema().fields()) {
-      value.put(field.name(), rewrite(field.schema(), row.get(field)));
+      value.put(field.name(), rewrite(field.schema(), TRUNCATE.equals(op) ? null : row.get(field)));
     }
     Struct cdc = new Struct(CDC_SCHEMA)
         .put("op", op)
@@ -122,9 +128,31 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
   static Schema rowSchema(Schema row) {
     SchemaBuilder builder = SchemaBuilder.struct().name(row.name());
     for (Field field : row.fields()) {
-      builder.field(field.name(), fieldSchema(field.schema()));
+      builder.field(field.name(), optional(fieldSchema(field.schema())));
     }
     return builder.field(CDC, CDC_SCHEMA).build();
+  }
+
+  /** Every column of a changelog table may be null: a TRUNCATE's row has none of its values. */
+  private static Schema optional(Schema schema) {
+    if (schema.isOptional()) {
+      return schema;
+    }
+    SchemaBuilder builder = switch (schema.type()) {
+      case STRUCT -> {
+        SchemaBuilder struct = SchemaBuilder.struct();
+        schema.fields().forEach(field -> struct.field(field.name(), field.schema()));
+        yield struct;
+      }
+      case ARRAY -> SchemaBuilder.array(schema.valueSchema());
+      case MAP -> SchemaBuilder.map(schema.keySchema(), schema.valueSchema());
+      default -> SchemaBuilder.type(schema.type());
+    };
+    builder.name(schema.name()).version(schema.version()).doc(NOT_NULL);
+    if (schema.parameters() != null) {
+      builder.parameters(schema.parameters());
+    }
+    return builder.optional().build();
   }
 
   private static Schema fieldSchema(Schema schema) {

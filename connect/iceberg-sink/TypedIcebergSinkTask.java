@@ -112,6 +112,10 @@ public class TypedIcebergSinkTask extends IcebergSinkTask {
       if (existing == null) {
         update.addColumn(field.name(), wanted);
         changed = true;
+      } else if (existing.isRequired() && field.schema().isOptional()) {
+        // A table created before TRUNCATE was captured: its rows may now hold no values.
+        update.makeColumnOptional(field.name());
+        changed = true;
       } else if (existing.type() instanceof Types.DecimalType had && wanted instanceof Types.DecimalType now
           && had.scale() == now.scale() && now.precision() > had.precision()) {
         update.updateColumn(field.name(), (Types.DecimalType) wanted);
@@ -174,8 +178,8 @@ public class TypedIcebergSinkTask extends IcebergSinkTask {
               int id = ids.incrementAndGet();
               Type type = icebergType(field.schema(), ids);
               return field.schema().isOptional()
-                  ? Types.NestedField.optional(id, field.name(), type)
-                  : Types.NestedField.required(id, field.name(), type);
+                  ? Types.NestedField.optional(id, field.name(), type, field.schema().doc())
+                  : Types.NestedField.required(id, field.name(), type, field.schema().doc());
             })
             .toList();
         return Types.StructType.of(fields);

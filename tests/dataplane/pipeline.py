@@ -74,6 +74,7 @@ class Pipeline:
     s3_proxy: FaultProxy | None = None
     jit_options: str = TEST_JIT_OPTIONS  # "" for the JVMs' own compilation, as make bench runs them
     _read: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)  # each deployed resource's outputs
 
     def start(self) -> Pipeline:
         try:
@@ -143,8 +144,9 @@ class Pipeline:
     # -- the connectors, as the stack renders them -------------------------------------------------
     def source_config(self, settings: Settings | None = None) -> dict[str, str]:
         database = configs.Database(host="127.0.0.1", port=self.pg.port)
+        excluded = self.state.get(CAPTURE, {}).get("excluded", ())
         return configs.debezium_source(settings or self.settings, database, secrets_dir=str(self.secrets_dir),
-                                       registry_url=self.registry_url)
+                                       registry_url=self.registry_url, excluded=excluded)
 
     @property
     def registry_url(self) -> str | None:
@@ -185,9 +187,9 @@ class Pipeline:
         """The database steps and both rendered connectors, created as `pulumi up` creates them
         (through the SDK's provider host, in the program's order; the connectors at once): Check,
         then Create, which for a connector returns once it has stayed RUNNING."""
-        wanted = {configs.SOURCE_NAME: self.source_config(), self.sink_name: self.sink_config()}
-        with ProviderHost() as host, ThreadPoolExecutor(len(wanted)) as pool:
+        with ProviderHost() as host, ThreadPoolExecutor(2) as pool:
             self.state = dict([host.up(CAPTURE, self.capture_step(self.settings))])
+            wanted = {configs.SOURCE_NAME: self.source_config(), self.sink_name: self.sink_config()}
             created = [pool.submit(host.up, name, self.declared(name, config, like=name))
                        for name, config in wanted.items()]
             self.state.update(future.result() for future in created)
