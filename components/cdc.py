@@ -56,9 +56,11 @@ class Connectors(pulumi.ComponentResource):
             configs.SOURCE_NAME,
             connect_url=url,
             connector_name=configs.SOURCE_NAME,
-            # Without the tables the database cannot capture: the capture step finds them.
-            config=self.capture.excluded.apply(lambda excluded: configs.debezium_source(settings, database,
-                                                                                        excluded=excluded)),
+            # Less the tables the database cannot capture, which the capture step finds: in a preview
+            # that changes `capture`, only the include list waits for it.
+            config={**configs.debezium_source(settings, database),
+                    "table.include.list": self.capture.excluded.apply(
+                        lambda excluded: configs.table_include_list(settings, excluded))},
             cluster_id=cluster_id,
             slot_watch=slot_watch,
             connect_auth=auth,

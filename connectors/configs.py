@@ -118,8 +118,7 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "publication.name": pgconf.PUBLICATION,
         "publication.autocreate.mode": "disabled",
         # What `capture` names, and the check rows of `make verify`.
-        "table.include.list": ",".join([*settings.capture.include_list(excluded or ()),
-                                        re.escape(pgconf.MARKER_TABLE)]),
+        "table.include.list": table_include_list(settings, excluded),
         # A table added to `capture` with rows in it gets them through an incremental snapshot, asked
         # for by a row in this table (connectors/capture.py writes it after this connector's update).
         "signal.enabled.channels": "source",
@@ -136,6 +135,9 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         ),
         # numeric stays exact (as a string, or typed as a decimal of its scale); jsonb arrives as its JSON text.
         "decimal.handling.mode": "string",
+        # An interval as ISO 8601 text (P1Y2M3DT4H5M6.789S): its months stay months, where a count of
+        # microseconds would make them 30.4375 days each and overflow past 292,000 years.
+        "interval.handling.mode": "string",
         "tombstones.on.delete": "true",
         # A TRUNCATE is an event of its own (op "t", no key, no row), so that replaying the archive gives
         # what the database holds; Debezium skips it unless told.
@@ -162,6 +164,11 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         **_typed_records(settings, registry_url),
         **_exactly_once(settings),
     }
+
+
+def table_include_list(settings: Settings, excluded: Iterable[str] | None = ()) -> str:
+    """What `capture` names, less the tables the capture step left out, and the check rows of `make verify`."""
+    return ",".join([*settings.capture.include_list(excluded or ()), re.escape(pgconf.MARKER_TABLE)])
 
 
 def _exactly_once(settings: Settings) -> dict[str, str]:

@@ -161,7 +161,8 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         return report
     report.passed(f"PostgreSQL: marker row {marker} committed into {MARKER_TABLE}")
 
-    found = _find_in_kafka(endpoints, start_offsets, marker, kafka_timeout)
+    found = _find_in_kafka(endpoints, start_offsets, lambda value: (value.get("after") or {}).get("id") == marker,
+                           kafka_timeout)
     if found is None:
         report.failed(
             f"Kafka: the marker is not in {MARKER_TOPIC} after {kafka_timeout:.0f}s; the source connector's "
@@ -179,10 +180,29 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         report.failed(missing)
         return report
     report.passed(f"{found_in}, {time.monotonic() - committed_at:.1f}s after the commit")
+    check_truncate(endpoints, report, kafka_timeout)
     check_slot(endpoints, report)
     check_capture(endpoints, report)
     check_completeness(endpoints, report)
     return report
+
+
+def check_truncate(endpoints: Endpoints, report: Report, timeout: float) -> None:
+    """A TRUNCATE of the marker table (check rows only) reaches Kafka as an event of its own, as every
+    captured table's does; the sinks write it like any change."""
+    start_offsets = _end_offsets(endpoints)
+    try:
+        with psycopg.connect(endpoints.postgres_dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f"TRUNCATE {MARKER_TABLE}")
+    except psycopg.Error as error:
+        report.failed(f"PostgreSQL: cannot truncate {MARKER_TABLE}: {error}".strip())
+        return
+    found = _find_in_kafka(endpoints, start_offsets, lambda value: value.get("op") == "t", timeout)
+    if found is None:
+        report.failed(f"Kafka: the TRUNCATE of {MARKER_TABLE} is not in {MARKER_TOPIC} after {timeout:.0f}s: is the "
+                      f"source's skipped.operations none? ({endpoints.connect_status_hint(SOURCE_NAME)})")
+        return
+    report.passed(f"Kafka: the TRUNCATE of {MARKER_TABLE} in {MARKER_TOPIC} partition {found[0]} offset {found[1]}")
 
 
 def _find_in_archive(endpoints: Endpoints, marker: str, since: datetime, timeout: float) -> tuple[str | None, str]:
@@ -306,8 +326,10 @@ def _decoder(endpoints: Endpoints) -> Callable[[bytes], dict[str, Any]]:
     return from_json
 
 
-def _find_in_kafka(endpoints: Endpoints, start: dict[int, int], marker: str, timeout: float) -> tuple[int, int] | None:
-    """The marker's partition and offset; the topic may appear only with the first marker."""
+def _find_in_kafka(endpoints: Endpoints, start: dict[int, int], wanted: Callable[[dict[str, Any]], bool],
+                   timeout: float) -> tuple[int, int] | None:
+    """The partition and offset of the first change after `start` that is `wanted`; the topic may
+    appear only with the first marker."""
     from confluent_kafka import TopicPartition
 
     decode = _decoder(endpoints)
@@ -326,9 +348,7 @@ def _find_in_kafka(endpoints: Endpoints, start: dict[int, int], marker: str, tim
             message = consumer.poll(1.0)
             if message is None or message.error() or message.value() is None:
                 continue
-            value = decode(message.value())
-            after = value.get("after") or {}
-            if after.get("id") == marker:
+            if wanted(decode(message.value())):
                 return message.partition(), message.offset()
         return None
     finally:

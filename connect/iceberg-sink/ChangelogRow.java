@@ -98,7 +98,15 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
     Schema schema = rows.computeIfAbsent(row.schema(), ChangelogRow::rowSchema);
     Struct value = new Struct(schema);
     for (Field field : row.schema().fields()) {
-      value.put(field.name(), rewrite(field.schema(), TRUNCATE.equals(op) ? null : row.get(field)));
+      try {
+        value.put(field.name(), rewrite(field.schema(), TRUNCATE.equals(op) ? null : row.get(field)));
+      } catch (java.time.DateTimeException outOfRange) {
+        // PostgreSQL's time 24:00:00: Iceberg's time ends at 23:59:59.999999. Stop, naming it, rather
+        // than write another time.
+        throw new DataException(record.topic() + ": column " + field.name() + " holds " + row.get(field)
+            + ", which Iceberg's time type cannot hold (PostgreSQL's 24:00:00?): " + outOfRange.getMessage()
+            + ". Change the value, or archive with archiveFormat jsonl, which keeps it.", outOfRange);
+      }
     }
     Struct cdc = new Struct(CDC_SCHEMA)
         .put("op", op)

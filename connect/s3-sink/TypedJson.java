@@ -138,11 +138,20 @@ final class TypedJson {
     throw new DataException("expected bytes, got " + value.getClass().getName());
   }
 
+  /** PostgreSQL's 24:00:00 (the end of a day, which LocalTime cannot hold) stays 24:00:00. */
   private static String timeOfDay(Number amount, ChronoUnit unit) {
+    if (amount.longValue() == ChronoUnit.DAYS.getDuration().dividedBy(unit.getDuration())) {
+      return "24:00:00";
+    }
     return ISO_LOCAL_TIME.format(LocalTime.MIDNIGHT.plus(amount.longValue(), unit));
   }
 
+  /** A timestamp's ±infinity (Debezium's largest and smallest count) as PostgreSQL writes it. */
   private static String wallClock(Number amount, ChronoUnit unit) {
-    return ISO_LOCAL_DATE_TIME.format(Instant.EPOCH.plus(amount.longValue(), unit).atOffset(ZoneOffset.UTC));
+    long count = amount.longValue();
+    if (count == Long.MAX_VALUE || count == Long.MIN_VALUE) {
+      return count > 0 ? "infinity" : "-infinity";
+    }
+    return ISO_LOCAL_DATE_TIME.format(Instant.EPOCH.plus(count, unit).atOffset(ZoneOffset.UTC));
   }
 }

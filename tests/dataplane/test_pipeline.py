@@ -89,8 +89,10 @@ def test_the_smoke_check_follows_a_marker_row_to_s3_and_checks_the_slot_and_the_
     print(report)
     assert report.ok, str(report)
     assert report.lines[4].startswith("✔ S3: in s3://")
-    assert report.lines[5].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
-    archive = report.lines[6:]  # a line per partition of each change topic
+    assert report.lines[5].startswith("✔ Kafka: the TRUNCATE of cdc.marker in cdc.cdc.marker partition ")
+    assert report.lines[6].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
+    assert report.lines[7].startswith("✔ capture: every published table with rows has its topic")
+    archive = report.lines[8:]  # a line per partition of each change topic
     topics = ["cdc.cdc.marker", "cdc.inventory.customers", "cdc.inventory.orders"]
     assert len(archive) == len(topics) * configs.TOPIC_PARTITIONS
     assert sorted({line.split(" ")[2] for line in archive}) == topics, archive
