@@ -26,6 +26,7 @@ MARKER_TABLE = f"{INTERNAL_SCHEMA}.marker"
 CAPTURE_TABLE = f"{INTERNAL_SCHEMA}.capture"
 INTERNAL_TABLES = (HEARTBEAT_TABLE, SIGNAL_TABLE, MARKER_TABLE)
 EVENT_TRIGGER = "cdc_capture_new_tables"
+DROP_TRIGGER = "cdc_recheck_after_drop"
 CDC_ROLE = "cdc_reader"
 PUBLICATION = "cdc_publication"
 SUPERUSER = "postgres"
@@ -270,6 +271,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
         WHEN c.relreplident = 'n' THEN 'REPLICA IDENTITY NOTHING, as its owner set it: published, its UPDATE and '
             || 'DELETE statements would be refused; '
             || format('ALTER TABLE %I.%I REPLICA IDENTITY DEFAULT', n.nspname, c.relname) || ' captures it'
+        WHEN c.relreplident = 'i' AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) THEN
+            'REPLICA IDENTITY USING INDEX, and that index was dropped: PostgreSQL then takes it for NOTHING, and '
+            || 'published, its UPDATE and DELETE statements would be refused; '
+            || format('ALTER TABLE %I.%I REPLICA IDENTITY DEFAULT', n.nspname, c.relname) || ' captures it'
         WHEN c.relreplident = 'i' AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
                                                  AND NOT a.attisdropped AND a.attstorage IN ('x', 'e')) THEN
             'REPLICA IDENTITY USING INDEX, as its owner set it: an update that leaves a long value (text, bytea, '
@@ -358,8 +363,22 @@ BEGIN
        FROM pg_event_trigger_ddl_commands() AS command WHERE command.object_type = 'table';
 END
 $function$;
+-- Dropping the index a table's replica identity uses leaves it with none: it leaves the publication
+-- in the same statement, before an UPDATE of it could be refused.
+CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.recheck_after_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
+BEGIN
+    PERFORM {INTERNAL_SCHEMA}.capture_table(r.prrelid)
+       FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+      WHERE p.pubname = '{PUBLICATION}' AND {INTERNAL_SCHEMA}.capture_problem(r.prrelid) IS NOT NULL;
+END
+$function$;
 DO $trigger$
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '{DROP_TRIGGER}') THEN
+        CREATE EVENT TRIGGER {DROP_TRIGGER} ON sql_drop WHEN TAG IN ('DROP INDEX', 'ALTER TABLE')
+            EXECUTE FUNCTION {INTERNAL_SCHEMA}.recheck_after_drop();
+    END IF;
     IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = '{EVENT_TRIGGER}') THEN
         CREATE EVENT TRIGGER {EVENT_TRIGGER} ON ddl_command_end
             WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')

@@ -127,6 +127,21 @@ def test_a_table_whose_unchanged_long_values_would_arrive_as_placeholders_is_lef
     assert "REPLICA IDENTITY FULL" in uncaptured(server)["sales.documents"]
     sql(server, "ALTER TABLE sales.documents REPLICA IDENTITY FULL")
     assert captured(server, "sales.documents") == (True, "f", True)
+    # Short columns only: captured with the owner's index; that index dropped, it leaves at once.
+    sql(server, "CREATE TABLE sales.counters (id int NOT NULL, hits int); CREATE UNIQUE INDEX counters_id "
+                "ON sales.counters (id); ALTER TABLE sales.counters REPLICA IDENTITY USING INDEX counters_id; "
+                "INSERT INTO sales.counters VALUES (1, 0)")
+    assert captured(server, "sales.counters") == (True, "i", True)
+    sql(server, "DROP INDEX sales.counters_id; UPDATE sales.counters SET hits = 1; DELETE FROM sales.counters")
+    assert captured(server, "sales.counters")[0] is False
+    assert "that index was dropped" in uncaptured(server)["sales.counters"]
+    # The one statement PostgreSQL refuses on a published table: SET UNLOGGED. Out of the publication
+    # first (as the README says), it succeeds and the table stays out.
+    sql(server, "CREATE TABLE sales.to_unlog (id int PRIMARY KEY)")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="part of a publication"):
+        sql(server, "ALTER TABLE sales.to_unlog SET UNLOGGED")
+    sql(server, f"ALTER PUBLICATION {pgconf.PUBLICATION} DROP TABLE sales.to_unlog; ALTER TABLE sales.to_unlog SET UNLOGGED")
+    assert captured(server, "sales.to_unlog")[0] is False and uncaptured(server)["sales.to_unlog"].startswith("unlogged")
 
 
 def test_names_that_would_merge_or_split_are_left_out_with_their_reasons(server):
