@@ -195,6 +195,11 @@ class Pipeline:
             self.state.update(future.result() for future in created)
             self.state.update([host.up(SIGNAL, self.snapshot_signal())])
 
+    def refresh_capture(self) -> None:
+        """`pulumi refresh` of the capture step: its outputs read again from the database."""
+        with ProviderHost() as host:
+            _, self.state[CAPTURE] = host.read(CAPTURE, CAPTURE, self.state[CAPTURE], self.capture_step(self.settings))
+
     def update_stack(self, settings: Settings) -> list[str]:
         """`pulumi up` after a config change (`pulumi config set --path 'capture[1]' ...`): in the
         program's order, each resource is checked and diffed against its state, and updated where

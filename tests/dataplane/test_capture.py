@@ -22,7 +22,7 @@ from tests.stackgraph import run_stack
 
 SETTINGS = stack_settings(brokers=1, capture=["inventory", "sales", "billing.accounts"])
 
-pytestmark = pytest.mark.minutes(6.5)
+pytestmark = pytest.mark.minutes(8)
 
 
 @pytest.fixture(scope="module")
@@ -339,6 +339,15 @@ def test_tables_of_every_shape_leave_the_database_free_and_the_archive_exact(pip
                           ("sales.readings", "elsewhere.readings_2024 is in a schema `capture` does not name")):
         assert any(line.startswith(f"! not captured: {relation}: ") and why in line for line in notes), (relation, notes)
     assert report.ok, report
+    # A table that becomes uncapturable after the last `up` is still in the source's include list:
+    # `make status` says so, and `pulumi refresh` and `pulumi up` take it out.
+    pipeline.sql("CREATE UNLOGGED TABLE sales.unlogged_later (id int PRIMARY KEY)")
+    stale = smoke.status(pipeline.endpoints())
+    assert not stale.ok and any("sales.unlogged_later is left out, but the source's include list still takes it" in line
+                                for line in stale.lines), stale
+    pipeline.refresh_capture()
+    assert pipeline.update_stack(pipeline.settings) == [configs.SOURCE_NAME]
+    assert smoke.status(pipeline.endpoints()).ok
 
 
 # One column per case: PostgreSQL's type, a value, and that value as the default stack's archive
