@@ -124,7 +124,10 @@ class Capture:
         skipped = set(left_out)
         patterns = []
         for schema in self.schemas:
-            names = sorted(name.split(".", 1)[1] for name in skipped if name.split(".", 1)[0] == schema)
+            # A name with other characters than CAPTURABLE_NAME's never matches (and a comma in it would
+            # split Debezium's list): only the others need naming.
+            names = sorted(table for name in skipped for owner, _, table in [name.partition(".")]
+                           if owner == schema and re.fullmatch(CAPTURABLE_NAME, table))
             not_these = f"(?!(?:{'|'.join(re.escape(name) for name in names)})$)" if names else ""
             patterns.append(f"{re.escape(schema)}\\.{not_these}{CAPTURABLE_NAME}")
         return patterns + [re.escape(table) for table in self.tables if table not in skipped]

@@ -331,23 +331,24 @@ def test_tables_of_every_shape_leave_the_database_free_and_the_archive_exact(pip
     # What is not captured has no topic, and `make status` names it and why.
     topics = {record["topic"] for record in pipeline.s3_records()}
     assert not {"cdc.sales.scratch", "cdc.sales.identityless", "cdc.elsewhere.readings_2024"} & topics
+    # Tables that became uncapturable after the last `up` (the partitioned one, an unlogged one) are still
+    # in the source's include list: `make status` says so, and `pulumi refresh` and `pulumi up` take them out.
+    pipeline.sql("CREATE UNLOGGED TABLE sales.unlogged_later (id int PRIMARY KEY)")
+    stale = smoke.status(pipeline.endpoints())
+    for relation in ("sales.readings", "sales.unlogged_later"):
+        assert any(f"{relation} is left out, but the source's include list still takes it" in line
+                   for line in stale.lines), stale
+    assert not stale.ok
+    pipeline.refresh_capture()
+    assert pipeline.update_stack(pipeline.settings) == [configs.SOURCE_NAME]
     report = smoke.status(pipeline.endpoints())
     print(report)
     notes = [line for line in report.lines if line.startswith("! not captured: ")]
     for relation, why in (("sales.scratch", "unlogged"), ("sales.identityless", "REPLICA IDENTITY NOTHING"),
-                          ('sales."Order Items"', "letters, digits and _"),
+                          ('sales."Order Items"', "letters, digits and _"), ("sales.unlogged_later", "unlogged"),
                           ("sales.readings", "elsewhere.readings_2024 is in a schema `capture` does not name")):
         assert any(line.startswith(f"! not captured: {relation}: ") and why in line for line in notes), (relation, notes)
     assert report.ok, report
-    # A table that becomes uncapturable after the last `up` is still in the source's include list:
-    # `make status` says so, and `pulumi refresh` and `pulumi up` take it out.
-    pipeline.sql("CREATE UNLOGGED TABLE sales.unlogged_later (id int PRIMARY KEY)")
-    stale = smoke.status(pipeline.endpoints())
-    assert not stale.ok and any("sales.unlogged_later is left out, but the source's include list still takes it" in line
-                                for line in stale.lines), stale
-    pipeline.refresh_capture()
-    assert pipeline.update_stack(pipeline.settings) == [configs.SOURCE_NAME]
-    assert smoke.status(pipeline.endpoints()).ok
 
 
 # One column per case: PostgreSQL's type, a value, and that value as the default stack's archive
