@@ -87,11 +87,35 @@ preload() {
       return 1
     }
   fi
-  kind load docker-image "$image" --name "$CLUSTER" >&2 || {
-    echo "cluster tier: cannot load $image into Kind cluster $CLUSTER: check free disk space in Docker (docker system df), then run pulumi up again" >&2
-    return 1
-  }
+  load "$image"
 }
+# Docker's containerd image store (Docker Desktop's default, Docker Engine 29's) keeps only the
+# host's platform of a multi-platform image, and `kind load docker-image` then fails asking for the
+# others (kind#3795): save the nodes' platform alone and load that archive. A Docker too old for
+# `image save --platform` has the classic store, where `kind load docker-image` works.
+load() {
+  local image=$1 archive saved
+  archive="$ARCHIVES/$(printf '%s' "$image" | tr '/:@' '___').tar"
+  if saved=$(docker image save --platform "$PLATFORM" --output "$archive" "$image" 2>&1); then
+    kind load image-archive "$archive" --name "$CLUSTER" >&2 || {
+      echo "cluster tier: cannot load $image ($PLATFORM, saved to $archive) into Kind cluster $CLUSTER: check free disk space (docker system df; df -h $ARCHIVES), then run pulumi up again" >&2
+      return 1
+    }
+  elif printf '%s' "$saved" | grep -q -- "unknown flag: --platform"; then
+    kind load docker-image "$image" --name "$CLUSTER" >&2 || {
+      echo "cluster tier: cannot load $image into Kind cluster $CLUSTER: check free disk space in Docker (docker system df), then run pulumi up again" >&2
+      return 1
+    }
+  else
+    echo "cluster tier: cannot save $image for $PLATFORM from Docker: $saved" >&2
+    echo "Pull it for that platform (docker pull --platform $PLATFORM $image), then run pulumi up again" >&2
+    return 1
+  fi
+}
+# The nodes run on Docker's own platform.
+PLATFORM=$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')
+ARCHIVES=$(mktemp -d)
+trap 'rm -rf "$ARCHIVES" "${config:-}"' EXIT
 loading=()
 for image in $IMAGES; do
   preload "$image" &

@@ -156,7 +156,19 @@ case "$(basename "$0") $1 $2" in
     grep -qx "$3" "$STATE/unreachable" 2>/dev/null && { echo "pull access denied" >&2; exit 1; }
     sleep 0.5; echo "$3"; echo "$3" >> "$STATE/images"
     echo "$(date +%s.%N) pulled $3" >> "$CALLS" ;;
-  "kind load docker-image") echo "loaded $3" ;;
+  "docker version --format") cat "$STATE/platform" 2>/dev/null || echo linux/amd64 ;;
+  "docker image save")
+    # Docker before 28 has no --platform (and the classic image store, which keeps every platform).
+    [ -e "$STATE/classic-store" ] && { echo "unknown flag: --platform" >&2; exit 125; }
+    grep -qx "$7" "$STATE/images" 2>/dev/null || { echo "No such image: $7" >&2; exit 1; }
+    echo "$7 $4" > "$6" ;;  # --platform P --output FILE IMAGE: the image for one platform
+  "kind load docker-image")
+    # On the containerd image store a multi-platform image lacks the other platforms' content (kind#3795).
+    [ -e "$STATE/classic-store" ] || { echo "ERROR: failed to load image: command \"docker exec --privileged -i data-ingestion-dev-control-plane ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -\" failed with error: exit status 1; ctr: content digest sha256:3f1c: not found" >&2; exit 1; }
+    echo "$(date +%s.%N) loaded $3 for every platform" >> "$CALLS" ;;
+  "kind load image-archive")
+    [ "$(wc -l < "$3")" = 1 ] || { echo "ERROR: more than one platform in $3" >&2; exit 1; }
+    echo "$(date +%s.%N) loaded $(cut -d' ' -f1 "$3") for $(cut -d' ' -f2 "$3")" >> "$CALLS" ;;
 esac
 exit 0
 """
@@ -218,7 +230,7 @@ def test_every_pod_image_is_pulled_once_in_parallel_and_loaded_before_any_worklo
     log = calls_of(calls)
     pulls = [(time, command.split()[-1]) for time, command in log if command.startswith("docker pull")]
     pulled = {image: time for time, command in log if command.startswith("pulled") for image in [command.split()[-1]]}
-    loads = [(time, command.split()[3]) for time, command in log if command.startswith("kind load docker-image")]
+    loads = [(time, command.split()[1]) for time, command in log if command.startswith("loaded ")]
     # The images the pods run, no more, no fewer (the workloads' own pinned tags).
     images = set(run_stack("dev").one(COMMAND).inputs["environment"]["IMAGES"].split())
     assert images == pod_images(run_stack("dev"))
@@ -231,6 +243,50 @@ def test_every_pod_image_is_pulled_once_in_parallel_and_loaded_before_any_worklo
     created = next(time for time, command in log if command.startswith("kind create cluster"))
     kubeconfig = next(time for time, command in log if command.startswith("kind get kubeconfig"))
     assert all(created < time < kubeconfig for time, _ in loads)
+
+
+def loaded(calls):
+    """{image: the platform it was loaded for} from the stand-ins' log."""
+    return {command.split()[1]: command.split()[3] for _, command in calls_of(calls) if command.startswith("loaded ")}
+
+
+def test_on_dockers_containerd_image_store_each_image_is_loaded_for_the_nodes_platform(cluster_script):
+    """Docker Desktop's default store: `kind load docker-image` fails on a multi-platform image
+    (kind#3795, as the stand-in does); the script saves the nodes' platform and loads that archive."""
+    run, state, calls = cluster_script
+    (state / "platform").write_text("linux/arm64\n")  # an Apple-silicon laptop
+    result = run()
+    assert result.returncode == 0, result.stderr
+    images = set(run_stack("dev").one(COMMAND).inputs["environment"]["IMAGES"].split())
+    assert loaded(calls) == {image: "linux/arm64" for image in images}
+    # What the script did before: the same images through `kind load docker-image`, refused.
+    old_way = subprocess.run([str(calls.parent / "bin" / "kind"), "load", "docker-image", sorted(images)[0]],
+                             env={"CALLS": str(calls), "STATE": str(state), "PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True)
+    assert old_way.returncode == 1 and "content digest" in old_way.stderr
+
+
+def test_a_docker_before_platform_saves_loads_images_as_kind_always_did(cluster_script):
+    run, state, calls = cluster_script
+    (state / "classic-store").touch()
+    result = run()
+    assert result.returncode == 0, result.stderr
+    assert set(loaded(calls).values()) == {"every"}
+
+
+def test_an_image_that_cannot_be_saved_for_the_platform_fails_naming_it_and_the_pull_that_fixes_it(cluster_script):
+    run, state, _ = cluster_script
+    (state / "images").write_text("")
+    (state / "unsavable").touch()
+    bin_dir = state.parent / "bin"
+    for tool in ("docker",):  # a save that fails for a reason other than an old Docker
+        text = (bin_dir / tool).read_text().replace(
+            '  "docker image save")\n', '  "docker image save")\n    [ -e "$STATE/unsavable" ] && { echo "image has no linux/amd64 content" >&2; exit 1; }\n')
+        (bin_dir / tool).write_text(text)
+    result = run()
+    assert result.returncode == 1 and result.stdout == ""
+    assert "cannot save postgres:15.19-bookworm for linux/amd64 from Docker: image has no linux/amd64 content" in result.stderr
+    assert "docker pull --platform linux/amd64 postgres:15.19-bookworm" in result.stderr
 
 
 def test_an_image_that_cannot_be_pulled_fails_the_tier_naming_it(cluster_script):
