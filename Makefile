@@ -32,17 +32,21 @@ $(TOOLS)/actionlint:
 	@if command -v go >/dev/null 2>&1; then GOBIN=$(CURDIR)/$(TOOLS) go install $(ACTIONLINT); \
 	else echo "Go not found: the workflow lint test will skip (install Go to run it)"; fi
 
-up: $(VENV)/.installed
+# The tools first: nothing is installed for a machine that cannot run the stack.
+tools:
+	@scripts/check-prereqs.sh tools
+
+up: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
 	pulumi up --stack $(STACK) $(PULUMI_ARGS)
 
-preview: $(VENV)/.installed
+preview: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
 	pulumi preview --stack $(STACK) --diff $(PULUMI_ARGS)
 
-destroy: $(VENV)/.installed
+destroy: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh destroy $(STACK)
 	pulumi destroy --stack $(STACK) $(PULUMI_ARGS)
 

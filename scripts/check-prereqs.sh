@@ -3,6 +3,7 @@
 #   check-prereqs.sh test   what `make test` needs
 #   check-prereqs.sh up [stack]       what `make up` needs, for this stack (Docker memory, AWS)
 #   check-prereqs.sh destroy [stack]  the same tools, and AWS credentials
+#   check-prereqs.sh tools            the tools `make up` needs, before anything is installed
 set -uo pipefail
 purpose=${1:-up}
 stack=${2:-dev}
@@ -21,7 +22,7 @@ elif ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
   missing+=("Python's venv module: on Debian/Ubuntu 'apt-get install python3-venv'")
 fi
 
-if [ "$purpose" = up ] || [ "$purpose" = destroy ]; then
+if [ "$purpose" = up ] || [ "$purpose" = destroy ] || [ "$purpose" = tools ]; then
   command -v docker >/dev/null || missing+=("Docker: install Docker Desktop or Docker Engine (https://docs.docker.com/get-docker/)")
   if command -v docker >/dev/null && ! docker info >/dev/null 2>&1; then
     missing+=("a running Docker engine: start Docker (docker info fails)")
@@ -35,11 +36,23 @@ if [ "$purpose" = up ] || [ "$purpose" = destroy ]; then
     fi
   fi
   command -v kubectl >/dev/null || missing+=("kubectl (make verify, make status and the README's commands use it): https://kubernetes.io/docs/tasks/tools/")
-  command -v pulumi >/dev/null || missing+=("the Pulumi CLI: https://www.pulumi.com/docs/install/")
-  # Docker's memory for this stack, and AWS credentials that AWS accepts (STS GetCallerIdentity).
-  while IFS= read -r problem; do
-    [ -n "$problem" ] && missing+=("$problem")
-  done < <("${VENV_PY:-.venv/bin/python}" "$(dirname "$0")/stack_prereqs.py" --stack "$stack" --for "$purpose")
+  if ! command -v pulumi >/dev/null; then
+    missing+=("the Pulumi CLI: https://www.pulumi.com/docs/install/")
+  else
+    # The CLI of the SDK requirements.txt pins: another minor version may plan differently.
+    pinned=$(sed -n 's/^pulumi==//p' "$(dirname "$0")/../requirements.txt")
+    cli=$(pulumi version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1)
+    if [ "${cli%.*}" != "${pinned%.*}" ]; then
+      echo "Warning: the Pulumi CLI is ${cli:-of an unknown version}; this project pins $pinned (requirements.txt," \
+           "and the workflows' CLI). Another minor version may preview differently: https://www.pulumi.com/docs/install/versions/" >&2
+    fi
+  fi
+  if [ "$purpose" != tools ]; then
+    # Docker's memory for this stack, and AWS credentials that AWS accepts (STS GetCallerIdentity).
+    while IFS= read -r problem; do
+      [ -n "$problem" ] && missing+=("$problem")
+    done < <("${VENV_PY:-.venv/bin/python}" "$(dirname "$0")/stack_prereqs.py" --stack "$stack" --for "$purpose")
+  fi
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

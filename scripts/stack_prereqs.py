@@ -25,6 +25,11 @@ from components.topology import PROJECT  # noqa: E402
 
 # The control plane (API server, etcd, controllers) and three kubelets with their runtimes.
 KIND_SHARE = Memory.mebibytes(1024)
+# `docker info` reports the Linux VM's MemTotal, which is the memory Docker Desktop's slider gives
+# less what the VM's kernel keeps at boot (its code and data, and a 64-byte page struct per 4 KiB
+# page: 1.6% alone; /proc/meminfo: "total usable RAM, i.e. physical RAM minus a few reserved bits
+# and the kernel binary code"). The slider set to what the stack needs passes with this allowance.
+KERNEL_RESERVE = 0.04
 
 
 def docker_memory() -> Memory | None:
@@ -44,11 +49,14 @@ def docker_problem(settings: Settings) -> str | None:
         return None  # check-prereqs.sh already names a Docker that does not answer
     need = pods_memory(settings.config) + KIND_SHARE
     print(f"Docker: {have.mib} MiB; this stack needs {need.mib} MiB", file=sys.stderr)
-    if have >= need:
+    if have.bytes >= need.bytes * (1 - KERNEL_RESERVE):
         return None
+    setting = -(-need.mib // 1024)
     return (
         f"Docker memory: Docker has {have.mib} MiB, and stack {settings.stack} needs {need.mib} MiB "
-        f"(its pods {pods_memory(settings.config).mib} MiB + Kind's own {KIND_SHARE.mib} MiB). Raise it "
+        f"(its pods {pods_memory(settings.config).mib} MiB + Kind's own {KIND_SHARE.mib} MiB): set Docker's "
+        f"memory to at least {setting} GiB (Docker reports up to {KERNEL_RESERVE:.0%} less, which its VM's "
+        "kernel keeps). Raise it "
         "(Docker Desktop: Settings → Resources → Memory; colima: colima start --memory N), or lower "
         "memoryBudget and the tiers' memory keys"
     )
