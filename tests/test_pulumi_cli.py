@@ -165,3 +165,24 @@ def test_a_value_of_the_wrong_type_is_refused_by_the_cli_in_the_words_the_readme
         assert f"'{key}' must be of type '{kind}'" in readme  # the README quotes the CLI's words
         subprocess.run(["pulumi", "config", "rm", key], cwd=work, env=env, check=True, capture_output=True)
     assert f"`{REFUSED_EXAMPLE}`" in readme
+
+
+def test_the_readmes_own_stack_block_as_written_then_make_ups_stack_selection(project):
+    """`pulumi stack init dev-alice`, its config line, then what `make up STACK=dev-alice` runs before
+    `pulumi up`: the stack is selected, not created again, and its config passes the CLI's check."""
+    work, env = project
+    env = {**env, "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("\n## Your own stack\n", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert lines[-1] == "make up STACK=dev-alice"
+    for line in lines[:-1]:
+        result = subprocess.run(["bash", "-c", line], cwd=work, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{line}: {result.stderr}"
+    selected = subprocess.run(["scripts/select-stack.sh", "dev-alice"], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=120)
+    assert selected.returncode == 0 and "Stack: dev-alice" in selected.stderr, selected.stderr
+    assert "hostPortOffset: \"100\"" in (work / "Pulumi.dev-alice.yaml").read_text()
+    result = subprocess.run(["pulumi", "preview", "--stack", "dev-alice", "--non-interactive"], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert CONFIG_PASSED in result.stdout + result.stderr, result.stdout + result.stderr
