@@ -33,11 +33,20 @@ ROWS = 3000
 pytestmark = pytest.mark.minutes(11)
 
 
+EMPTIED = "inventory.emptied"
+
+
 @pytest.fixture(scope="module")
 def pipeline():
     # JSON with a schema in every record (whose size the limit test counts); Iceberg with avro is in test_avro.
-    yield from deployed(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true",
-                                       serialization="json"))
+    for running in deployed(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true",
+                                           serialization="json")):
+        # The truncate test's changes, made at once: committed to Iceberg while the tests before it run.
+        running.sql(f"CREATE TABLE {EMPTIED} (id int PRIMARY KEY, label text NOT NULL)")
+        running.sql(f"INSERT INTO {EMPTIED} SELECT n, 'before ' || n FROM generate_series(1, 10) AS n")
+        running.sql(f"TRUNCATE {EMPTIED}")
+        running.sql(f"INSERT INTO {EMPTIED} VALUES (11, 'after'), (12, 'after')")
+        yield running
 
 
 def rows_by_op(rows: list[dict]) -> list[tuple[str, int]]:
@@ -120,11 +129,7 @@ def test_a_table_created_later_arrives_as_a_typed_changelog_table(pipeline):
 
 
 def test_a_truncate_is_a_row_of_the_changelog_and_a_replay_gives_what_postgres_holds(pipeline):
-    table = "inventory.emptied"
-    pipeline.sql(f"CREATE TABLE {table} (id int PRIMARY KEY, label text NOT NULL)")
-    pipeline.sql(f"INSERT INTO {table} SELECT n, 'before ' || n FROM generate_series(1, 10) AS n")
-    pipeline.sql(f"TRUNCATE {table}")
-    pipeline.sql(f"INSERT INTO {table} VALUES (11, 'after'), (12, 'after')")
+    table = EMPTIED  # filled, emptied and filled again by the fixture
     rows = wait_for(lambda: (found := pipeline.iceberg_rows(table)) and len(found) >= 13 and found, 240,
                     f"13 changes of {table} in its Iceberg table", pipeline.connect.log, 5)
     [truncate] = [row for row in rows if row["_cdc"]["op"] == "t"]
