@@ -300,6 +300,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation
 $function$;
 
+CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.published(relation oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
+    SELECT EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+                    WHERE p.pubname = '{PUBLICATION}' AND r.prrelid = relation)
+$function$;
+
 -- A captured table: in the publication, readable by the CDC role, and with full before-images
 -- (an update or delete in the archive carries every old value, not only the key). A table that
 -- `capture` names but cannot be captured leaves the publication, and the CDC role may not read it.
@@ -308,19 +314,16 @@ CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.capture_table(relation oid) RETURNS
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
 DECLARE
     target record;
-    published boolean;
 BEGIN
     SELECT n.nspname AS schema, c.relname AS name, c.relreplident AS identity, c.relkind AS kind
       INTO target FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
     IF NOT FOUND OR target.kind <> 'r' OR target.schema = '{INTERNAL_SCHEMA}' THEN
         RETURN false;
     END IF;
-    published := EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
-                          WHERE p.pubname = '{PUBLICATION}' AND r.prrelid = relation);
     IF NOT {INTERNAL_SCHEMA}.in_capture(target.schema, target.name)
        OR {INTERNAL_SCHEMA}.capture_problem(relation) IS NOT NULL THEN
         -- Moved or renamed out of `capture`, or altered into a table that cannot be captured.
-        IF published THEN
+        IF {INTERNAL_SCHEMA}.published(relation) THEN
             EXECUTE format('ALTER PUBLICATION {PUBLICATION} DROP TABLE %I.%I', target.schema, target.name);
             EXECUTE format('REVOKE SELECT ON %I.%I FROM {CDC_ROLE}', target.schema, target.name);
         END IF;
@@ -330,9 +333,8 @@ BEGIN
     IF target.identity = 'd' THEN
         EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', target.schema, target.name);
     END IF;
-    -- Looked up again: the ALTER TABLE above ran this function for the table already.
-    IF NOT EXISTS (SELECT FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
-                    WHERE p.pubname = '{PUBLICATION}' AND r.prrelid = relation) THEN
+    -- Looked up after it: the ALTER TABLE above ran this function for the table already.
+    IF NOT {INTERNAL_SCHEMA}.published(relation) THEN
         EXECUTE format('ALTER PUBLICATION {PUBLICATION} ADD TABLE %I.%I', target.schema, target.name);
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO {CDC_ROLE}', target.schema);
@@ -346,11 +348,11 @@ REVOKE ALL ON FUNCTION {INTERNAL_SCHEMA}.capture_table(oid) FROM PUBLIC;
 -- `relation` as SQL names it, `name` as Debezium does (schema.table, unquoted).
 CREATE OR REPLACE FUNCTION {INTERNAL_SCHEMA}.not_captured() RETURNS TABLE (relation text, name text, reason text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
-    SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname, {INTERNAL_SCHEMA}.capture_problem(c.oid)
+    SELECT format('%I.%I', n.nspname, c.relname), n.nspname || '.' || c.relname, problem.reason
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     CROSS JOIN LATERAL (SELECT {INTERNAL_SCHEMA}.capture_problem(c.oid) AS reason) AS problem
      WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname <> '{INTERNAL_SCHEMA}'
-       AND {INTERNAL_SCHEMA}.in_capture(n.nspname, c.relname)
-       AND {INTERNAL_SCHEMA}.capture_problem(c.oid) IS NOT NULL
+       AND {INTERNAL_SCHEMA}.in_capture(n.nspname, c.relname) AND problem.reason IS NOT NULL
      ORDER BY 2
 $function$;
 

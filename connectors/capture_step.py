@@ -81,10 +81,15 @@ def _warn(outputs: Mapping[str, Any]) -> None:
         pulumi.log.warn(f"{WHERE}: not captured: {line}")
 
 
+def holds_rows(conn: psycopg.Connection, table: str) -> bool:
+    """Whether table `schema.table` holds any row."""
+    return conn.execute(SQL("SELECT EXISTS (SELECT FROM {})").format(Identifier(*table.split(".", 1)))).fetchone()[0]
+
+
 def _needs_snapshot(conn: psycopg.Connection, table: str) -> tuple[bool, bool]:
     """(holds rows, has a primary key) of a table."""
     schema, name = table.split(".", 1)
-    holds = conn.execute(SQL("SELECT EXISTS (SELECT FROM {})").format(Identifier(schema, name))).fetchone()[0]
+    holds = holds_rows(conn, table)
     keyed = conn.execute(
         "SELECT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n "
         "ON n.oid = c.relnamespace WHERE i.indisprimary AND n.nspname = %s AND c.relname = %s)", (schema, name)

@@ -19,11 +19,10 @@ from typing import Any
 
 import psycopg
 import requests
-from psycopg.sql import SQL, Identifier
 
 from components import postgres_config as pgconf
 
-from .capture_step import not_captured, published_tables
+from .capture_step import holds_rows, not_captured, published_tables
 from .completeness import Coverage, check_archive
 from .configs import (
     ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table, is_change_topic, sink_group,
@@ -98,19 +97,18 @@ def capture_findings(endpoints: Endpoints) -> tuple[list[str], list[str]]:
     and each topic of the source's that the sink does not read."""
     from confluent_kafka.admin import AdminClient
 
+    topics = set(AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0})
+                 .list_topics(timeout=15).topics)
     with psycopg.connect(endpoints.postgres_dsn, autocommit=True, connect_timeout=10) as conn:
         found = not_captured(conn)
         left_out = [f"{relation}: {reason}" for relation, _, reason in found]
-        published = sorted(published_tables(conn))
-        holding = {table for table in published
-                   if conn.execute(SQL("SELECT EXISTS (SELECT FROM {})").format(Identifier(*table.split(".", 1))))
-                   .fetchone()[0]}
-    topics = set(AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap, "log_level": 0})
-                 .list_topics(timeout=15).topics)
+        # Only a table without a topic is read: whether it holds rows the source has not sent.
+        silent = [table for table in sorted(published_tables(conn))
+                  if change_topic(table) not in topics and holds_rows(conn, table)]
     unarchived = [f"{table} is published and holds rows, but has no topic {change_topic(table)}: the source has not "
                   f"read it (a table created a moment ago gets its topic with its first change; otherwise "
                   f"{endpoints.connect_status_hint(SOURCE_NAME)} says why)"
-                  for table in published if table in holding and change_topic(table) not in topics]
+                  for table in silent]
     unarchived += [f"topic {topic} holds a captured table's changes, but the sink does not read it (its name does "
                    f"not match the sink's topics.regex); nothing in it reaches the archive"
                    for topic in sorted(topics) if topic.startswith(f"{TOPIC_PREFIX}.") and _is_table_topic(topic)
