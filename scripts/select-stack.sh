@@ -7,7 +7,10 @@ if ! pulumi whoami >/dev/null 2>&1; then
   echo "No Pulumi backend is logged in; using the local backend in ~/.pulumi (pulumi login --local)." >&2
   pulumi login --local >/dev/null
 fi
-if [ -z "${PULUMI_CONFIG_PASSPHRASE+set}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && pulumi whoami --verbose 2>/dev/null | grep -qa 'file://'; then
+# Read whole before matching: grep -q stops at the match, and under pipefail pulumi's SIGPIPE on the
+# lines after it would make the match fail.
+backend=$(pulumi whoami --verbose 2>/dev/null || true)
+if [ -z "${PULUMI_CONFIG_PASSPHRASE+set}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [[ $backend == *"Backend URL: file://"* ]]; then
   # The local backend encrypts the stack's secrets with a passphrase, which Pulumi asks for only on
   # a terminal; without one it would refuse (or wait on a question nobody sees).
   if [ ! -t 0 ] || [ ! -t 1 ]; then
