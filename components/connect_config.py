@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 
-from .k8s import jvm_heap, jvm_heap_options, jvm_options
+from .k8s import jvm_heap, jvm_heap_options, jvm_memory_options, jvm_options
 from .kafka_config import KAFKA_VERSION, bootstrap_servers, max_message_bytes
 from .plugins import AVRO_CONVERTER, CLIENT_OVERRIDE_POLICY
 from .postgres_config import CDC_PASSWORD_KEY
@@ -68,12 +68,23 @@ SCHEMAS_TOPIC = "kafkasql-journal"  # the registry's journal: every schema, ever
 
 # Connect carries plugins, their class loaders and producer/consumer buffers: less heap than a broker.
 CONNECT_HEAP_FRACTION = 0.5
-SCHEMA_REGISTRY_HEAP_FRACTION = 0.5
+# The registry's heap is small (its schemas, Quarkus): most of its memory is beside it.
+SCHEMA_REGISTRY_HEAP_FRACTION = 0.4
 # Connect turns every change over twice (source and sink) and allocates at that pace: with a 20 ms
 # pause goal G1 keeps the young generation so small that it collected many times a second and GC
 # took more CPU than any task (`make bench` profile). G1's own default goal lets it collect rarely.
 CONNECT_JVM_OPTIONS = jvm_options(128, 64, 64, pause_ms=200)
-SCHEMA_REGISTRY_JVM_OPTIONS = jvm_options(128, 48, 32)  # Quarkus, Kafka clients, H2 in memory
+# Measured on the real server (tests/dataplane/test_avro.py prints it): these flags keep its resident
+# memory under ~200 MiB with a 128 MiB heap, where the JVM's defaults take ~250 MiB whatever the heap.
+# It answers a handful of calls a second at most, so the C1 compiler alone serves it.
+SCHEMA_REGISTRY_GC = "-XX:+UseSerialGC"
+SCHEMA_REGISTRY_JVM_OPTIONS = jvm_memory_options(128, 32, 32, "-Xss512k", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData")
+# The registry image's start script (run-java.sh of ubi8/openjdk-17-runtime) puts its own defaults
+# before JAVA_OPTS_APPEND, a collector among them: the collector is chosen through its variable, as a
+# second one on the command line stops the JVM ("Multiple garbage collectors selected").
+IMAGE_JAVA_DEFAULTS = ("-XX:MaxRAMPercentage=80.0 {gc} -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 "
+                       "-XX:GCTimeRatio=4 -XX:AdaptiveSizePolicyWeight=90 -XX:+ExitOnOutOfMemoryError")
+IMAGE_DEFAULT_GC = "-XX:+UseParallelGC"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 
@@ -304,9 +315,16 @@ def schema_registry_environment(settings: Settings) -> dict[str, str]:
         # The Confluent-compatible API's schema ids are content ids, as the converters write them.
         "REGISTRY_CCOMPAT_LEGACY_ID_MODE_ENABLED": "false",
         # The image's start script sizes the heap from the limit: the explicit heap is appended after it.
+        "GC_CONTAINER_OPTIONS": SCHEMA_REGISTRY_GC,
         "JAVA_OPTS_APPEND": f"{jvm_heap_options(schema_registry_heap(settings))} {SCHEMA_REGISTRY_JVM_OPTIONS}",
         "LOG_LEVEL": "INFO",
     }
+
+
+def schema_registry_java_options(environment: dict[str, str]) -> list[str]:
+    """The JVM options the registry image's start script runs the server with, given its environment."""
+    defaults = IMAGE_JAVA_DEFAULTS.format(gc=environment.get("GC_CONTAINER_OPTIONS", IMAGE_DEFAULT_GC))
+    return [*defaults.split(), *environment.get("JAVA_OPTS_APPEND", "").split()]
 
 
 def avro_converters(settings: Settings, registry_url: str | None = None) -> dict[str, str]:

@@ -71,11 +71,15 @@ def jvm_heap_options(heap: Memory) -> str:
 
 
 def jvm_options(metaspace_mib: int, code_cache_mib: int, direct_mib: int, *extra: str, pause_ms: int = 20) -> str:
-    """GC and the JVM's memory beside the heap, capped so that heap + the rest fit the limit."""
+    """G1 with a pause goal, and the JVM's memory beside the heap."""
+    return f"-XX:+UseG1GC -XX:MaxGCPauseMillis={pause_ms} {jvm_memory_options(metaspace_mib, code_cache_mib, direct_mib, *extra)}"
+
+
+def jvm_memory_options(metaspace_mib: int, code_cache_mib: int, direct_mib: int, *extra: str) -> str:
+    """The JVM's memory beside the heap, capped so that heap + the rest fit the limit."""
     return " ".join([
-        "-XX:+UseG1GC", f"-XX:MaxGCPauseMillis={pause_ms}", *extra, f"-XX:MaxMetaspaceSize={metaspace_mib}m",
-        f"-XX:ReservedCodeCacheSize={code_cache_mib}m", f"-XX:MaxDirectMemorySize={direct_mib}m",
-        "-Djava.awt.headless=true",
+        *extra, f"-XX:MaxMetaspaceSize={metaspace_mib}m", f"-XX:ReservedCodeCacheSize={code_cache_mib}m",
+        f"-XX:MaxDirectMemorySize={direct_mib}m", "-Djava.awt.headless=true",
     ])
 
 
