@@ -165,6 +165,14 @@ def failures_of(status: Mapping[str, Any]) -> list[str]:
     return found
 
 
+# What to do next, for a failure whose own words do not say it.
+NEXT_STEPS = {
+    # The registry names the subject and Avro's reasons, not its rule.
+    "RuleViolationException": "the registry's compatibility rule refused the table's changed schema; the README "
+                              "('Schema changes and the compatibility rule') says how to let it through",
+}
+
+
 def root_cause(trace: str) -> str:
     """The innermost exception of a Java stack trace (its last `Caused by:`), which is what went
     wrong; the outer ones only say where it surfaced (for a source task, usually the producer)."""
@@ -172,9 +180,9 @@ def root_cause(trace: str) -> str:
     if not lines:
         return "(no trace)"
     causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
-    if not causes:
-        return lines[0]
-    return f"{causes[-1]} (surfaced as: {lines[0]})"
+    cause = f"{causes[-1]} (surfaced as: {lines[0]})" if causes else lines[0]
+    steps = [step for marker, step in NEXT_STEPS.items() if marker in cause]
+    return f"{cause}. Next: {' '.join(steps)}" if steps else cause
 
 
 def wait_until_running(

@@ -36,7 +36,7 @@ from tests.dataplane.faultproxy import FaultProxy
 from tests.dataplane.kafka import TEST_JIT_OPTIONS, ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
 from tests.dataplane.plugins import installed_plugins, require_jdk
 from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
-from tests.dataplane.registry import StandInRegistry
+from tests.dataplane.registry import RegistryServer
 from tests.providerhost import ProviderHost, connectors_of
 from tests.stackgraph import run_stack
 
@@ -68,7 +68,7 @@ class Pipeline:
     kafka: KafkaCluster | None = None
     connect: ConnectWorker | None = None
     aws: FakeAws | None = None
-    registry: StandInRegistry | None = None  # with serialization avro
+    registry: RegistryServer | None = None  # with serialization avro
     # The sink reaches moto through a proxy that the fault tests can cut or stall.
     with_s3_proxy: bool = False
     s3_proxy: FaultProxy | None = None
@@ -92,7 +92,7 @@ class Pipeline:
         if self.with_s3_proxy:
             self.s3_proxy = FaultProxy(self.aws.port)
         if self.settings.config.serialization == "avro":
-            self.registry = StandInRegistry()
+            self.registry = RegistryServer(self.settings)
         graph = run_stack("dev", {"archiveFormat": self.settings.config.archive_format,
                                   "serialization": self.settings.config.serialization})
         self.registered = connectors_of(graph)
@@ -324,6 +324,8 @@ class Pipeline:
         found = dict(self.kafka.pids()) if self.kafka else {}
         if self.connect and self.connect.process:
             found["connect"] = self.connect.process.pid
+        if self.registry and self.registry.process:
+            found["registry"] = self.registry.process.pid
         return found
 
     def stop(self) -> None:

@@ -1,209 +1,186 @@
-"""A stand-in for Apicurio Registry on loopback: only the calls the pipeline's clients make.
+"""The real Apicurio Registry server on loopback, built from Maven Central (scripts/build-registry.sh).
 
-Apicurio Registry is not published as something that runs from Maven Central, so the data-plane
-tests run the real converter against this. It answers exactly the requests observed from Apicurio's
-converter (2.6.13, configured by `connect_config.avro_converters`) and from Confluent's Python
-client reading by id, and refuses anything else with a 404 that the tests see in `unexpected`:
+It runs with the registry tier's own environment and JVM options (`connect_config.
+schema_registry_environment`): the global rules, the Confluent-compatible API's ids, the heap and
+flags the pod gets. Two things differ from the pod, because Maven Central serves only this build:
 
-  POST /apis/registry/v2/groups/{group}/artifacts?ifExists=RETURN_OR_UPDATE   register a schema
-  GET  /apis/registry/v2/ids/contentIds/{id}                                  a schema by content id
-  GET  /apis/registry/v2/ids/contentIds/{id}/references                       its references (none)
-  GET  /apis/ccompat/v7/schemas/ids/{id}                                      the same, Confluent's way
+- the version, SERVER_VERSION, the newest that builds from Central; the cluster runs the converter's
+  own release (connect_config.SCHEMA_REGISTRY_IMAGE). What differs between the two for every call
+  the pipeline makes is tests/test_registry_versions.py's to say.
+- the storage: SQL (H2) in a file of this server's own, where the pod keeps its journal in Kafka.
+  Both survive a restart, which is what the registry-away test needs of them.
 
-and the two the README gives for letting one refused change through (a subject's own rule):
-
-  POST   /apis/registry/v2/groups/{group}/artifacts/{artifact}/rules                 {"type": "COMPATIBILITY", ...}
-  DELETE /apis/registry/v2/groups/{group}/artifacts/{artifact}/rules/COMPATIBILITY
-
-Like the real registry under the stack's global rule (`SCHEMA_COMPATIBILITY`), a changed schema is
-a new version only if it reads every earlier version's records (Avro's own resolution rules, from
-the `avro` package); otherwise the registration fails with 409, as Apicurio's rule violation does.
+The server's access log is on, so that the tests read which calls the pipeline's clients made.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import threading
-import warnings
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
 
-import avro.errors
-import avro.schema
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+import requests
 
 from components import connect_config as cconf
+from components.settings import Settings
+from tests.dataplane.conftest import CACHE, require
 from tests.net import free_port
 
+SERVER_VERSION = "2.4.2.Final"
+BUILD = Path(__file__).resolve().parents[2] / "scripts" / "build-registry.sh"
+ACCESS = re.compile(r'apicurio-registry\.access method="(\w+)" path="([^"]+)" response_code="(\d+)".* user_agent="([^"]*)"')
+# The harness's own reads, told apart from the pipeline's and the users' calls in the access log.
+HARNESS = {"User-Agent": "data-ingestion-tests"}
+REFUSAL = re.compile(r'apicurio\.audit action="createArtifact" result="failure" .*?error_msg="([^"]*)"')
 
-# Apicurio's date format, which its client parses (a number or nothing fails it).
-CREATED_ON = "2026-01-01T00:00:00+0000"
-REGISTER = re.compile(rf"{cconf.REGISTRY_API}/groups/([^/]+)/artifacts")
-BY_CONTENT_ID = re.compile(rf"{cconf.REGISTRY_API}/ids/contentIds/(\d+)")
-REFERENCES = re.compile(rf"{cconf.REGISTRY_API}/ids/contentIds/(\d+)/references")
-RULES = re.compile(rf"{cconf.REGISTRY_API}/groups/([^/]+)/artifacts/([^/]+)/rules")
-RULE = re.compile(rf"{cconf.REGISTRY_API}/groups/([^/]+)/artifacts/([^/]+)/rules/COMPATIBILITY")
-CONFLUENT_BY_ID = re.compile(rf"{cconf.CONFLUENT_COMPATIBLE_API}/schemas/ids/(\d+)")
+# Every call made of the registry, as template() writes it, and who makes it: the converters (both
+# connectors), Confluent's client (make verify, and the README's consumers), the README's commands.
+CALLS: dict[tuple[str, str], str | None] = {
+    ("POST", f"{cconf.REGISTRY_API}/groups/{{group}}/artifacts?ifExists=RETURN_OR_UPDATE&canonical"):
+        "the converters register, or find, a schema",
+    ("GET", f"{cconf.REGISTRY_API}/ids/contentIds/{{id}}"): "the converters read a schema by its id",
+    ("GET", f"{cconf.REGISTRY_API}/ids/contentIds/{{id}}/references"): "and its references",
+    ("GET", f"{cconf.CONFLUENT_COMPATIBLE_API}/schemas/ids/{{id}}?subject"): "Confluent's client reads a schema by its id",
+    # Confluent's client first asks which subject a topic is associated with, which no Apicurio
+    # Registry serves: on the 404 it takes the topic's `-value` subject.
+    ("GET", f"{cconf.CONFLUENT_COMPATIBLE_API}/associations/resources/-/{{resource}}?resourceType&associationType"): None,
+    ("POST", f"{cconf.REGISTRY_API}/groups/{{group}}/artifacts/{{artifact}}/rules"): "the README gives a subject a rule",
+    ("DELETE", f"{cconf.REGISTRY_API}/groups/{{group}}/artifacts/{{artifact}}/rules/COMPATIBILITY"):
+        "the README takes it away",
+}
 
 
-@dataclass
-class Version:
-    version: int
-    global_id: int
-    content_id: int
-    content: str
+def server_jar() -> Path:
+    """The server's runnable jar, built once into the cache."""
+    jar = CACHE / "apicurio-registry" / SERVER_VERSION / "quarkus-app" / "quarkus-run.jar"
+    if not jar.exists():
+        require(shutil.which("mvn") is not None and shutil.which("java") is not None,
+                f"Apicurio Registry {SERVER_VERSION}", "install Maven and a JDK: scripts/build-registry.sh builds it")
+        subprocess.run([str(BUILD), SERVER_VERSION], check=True, stdout=subprocess.DEVNULL, timeout=1800)
+    return jar
 
 
-@dataclass
-class StandInRegistry:
-    compatibility: str = cconf.SCHEMA_COMPATIBILITY
-    artifacts: dict[tuple[str, str], list[Version]] = field(default_factory=dict)
-    contents: dict[str, int] = field(default_factory=dict)  # canonical content → content id
-    calls: list[str] = field(default_factory=list)  # "METHOD /path" of every request answered
-    unexpected: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # why each refused registration was refused
-    rules: dict[tuple[str, str], str] = field(default_factory=dict)  # a subject's own compatibility rule
+def server_api_spec(api: str) -> dict:
+    """The OpenAPI document the tested server publishes for `api` ("registry/v2", "ccompat/v7")."""
+    app = next((server_jar().parent / "app").glob("*.jar"))
+    with zipfile.ZipFile(app) as archive:
+        return json.loads(archive.read(f"META-INF/resources/api-specifications/{api}/openapi.json"))
 
-    def __post_init__(self) -> None:
-        assert self.compatibility == "BACKWARD_TRANSITIVE", "the stand-in checks the stack's rule only"
-        self._lock = threading.Lock()
+
+class RegistryServer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.root = Path(tempfile.mkdtemp(prefix="di-registry-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadingHTTPServer | None = None
-        self.start()
+        self.log = self.root / "registry.log"
+        self.process: subprocess.Popen | None = None
+        self.start_server()
 
     @property
     def confluent_url(self) -> str:
         """What a Confluent client is given as its registry URL."""
         return f"{self.url}{cconf.CONFLUENT_COMPATIBLE_API}"
 
-    def start(self) -> None:
-        """Serve on the registry's port, with every schema registered so far (the real registry
-        keeps them in its Kafka journal)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    # -- process control ---------------------------------------------------------------------------
+    def start_server(self, timeout: float = 120) -> None:
+        """Up, with every schema and rule registered before (kept in its database file)."""
+        pod = cconf.schema_registry_environment(self.settings)
+        env = {**os.environ, **pod, "QUARKUS_HTTP_PORT": str(self.port), "HOME": "/nonexistent",
+               "REGISTRY_DATASOURCE_URL": f"jdbc:h2:file:{self.root / 'db' / 'registry'}", "ENABLE_ACCESS_LOG": "true"}
+        command = ["java", *cconf.schema_registry_java_options(pod), f"-Djava.io.tmpdir={self.root}",
+                   "-Dquarkus.http.host=127.0.0.1", "-jar", str(server_jar())]
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the registry exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/health/ready", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the registry not ready within {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def stop_server(self) -> None:
+        """Down as a pod is stopped (SIGTERM): connections to the port are refused until start_server()."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
 
     def stop(self) -> None:
-        """Down: connections to the port are refused until start()."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self.stop_server()
+        shutil.rmtree(self.root, ignore_errors=True)
 
-    # -- what the tests read ---------------------------------------------------------------------
+    def rss_mib(self) -> float:
+        """The server's resident memory, as the container's limit counts it."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status)[1]) / 1024
+
+    # -- what the tests read, through the server's own API and log ---------------------------------
     def versions(self, artifact: str, group: str = "default") -> list[dict]:
         """Every registered version of an artifact (a subject: `<topic>-key`, `<topic>-value`), parsed."""
-        return [json.loads(version.content) for version in self.artifacts.get((group, artifact), [])]
+        api = f"{self.url}{cconf.REGISTRY_API}/groups/{group}/artifacts/{artifact}"
+        listing = requests.get(f"{api}/versions", params={"limit": 1000}, headers=HARNESS, timeout=10)
+        if listing.status_code == 404:
+            return []
+        listing.raise_for_status()
+        numbers = sorted(int(version["version"]) for version in listing.json()["versions"])
+        return [requests.get(f"{api}/versions/{number}", headers=HARNESS, timeout=10).json() for number in numbers]
 
-    def schema(self, content_id: int) -> str:
-        return next(v.content for versions in self.artifacts.values() for v in versions if v.content_id == content_id)
+    def register(self, artifact: str, schema: str, group: str = "default") -> None:
+        """An Avro schema as a new artifact's first version, as the harness's own call."""
+        answer = requests.post(f"{self.url}{cconf.REGISTRY_API}/groups/{group}/artifacts", data=schema, timeout=30,
+                               headers={**HARNESS, "Content-Type": "application/json", "X-Registry-ArtifactId": artifact,
+                                        "X-Registry-ArtifactType": "AVRO"})
+        answer.raise_for_status()
 
-    # -- the API ------------------------------------------------------------------------------------
-    def register(self, group: str, artifact: str, content: str) -> tuple[int, dict]:
-        with self._lock, warnings.catch_warnings():
-            # The `avro` package checks compatibility on the underlying types; it knows fewer logical
-            # types than Avro 1.12 (local-timestamp-micros) and would say so on every parse.
-            warnings.simplefilter("ignore", avro.errors.IgnoredLogicalType)
-            parsed = avro.schema.parse(content)  # an unparseable schema is refused (the VALIDITY rule)
-            canonical = json.dumps(parsed.to_json(), sort_keys=True)
-            versions = self.artifacts.setdefault((group, artifact), [])
-            for existing in versions[-1:]:
-                if json.dumps(avro.schema.parse(existing.content).to_json(), sort_keys=True) == canonical:
-                    return 200, self._metadata(group, artifact, existing)
-            rule = self.rules.get((group, artifact), self.compatibility)
-            for existing in versions if rule != "NONE" else []:  # transitive: it must read every earlier version
-                writer = avro.schema.parse(existing.content)
-                result = ReaderWriterCompatibilityChecker().get_compatibility(parsed, writer)
-                if result.compatibility is not SchemaCompatibilityType.compatible:
-                    why = (f"Incompatible artifact: {group}/{artifact} [AVRO], num of incompatible diffs: "
-                           f"{len(result.messages)}, list of diff types: {sorted(result.messages)} "
-                           f"against version {existing.version} [{rule}]")
-                    self.refused.append(why)
-                    return 409, {"error_code": 409, "name": "RuleViolationException", "message": why,
-                                 "causes": [{"description": message, "context": "/"} for message in sorted(result.messages)]}
-            content_id = self.contents.setdefault(canonical, len(self.contents) + 1)
-            global_id = sum(len(v) for v in self.artifacts.values()) + 1
-            version = Version(len(versions) + 1, global_id, content_id, content)
-            versions.append(version)
-            return 200, self._metadata(group, artifact, version)
+    def rules(self, artifact: str, group: str = "default") -> list[str]:
+        """The rules of the artifact's own (beside the global ones)."""
+        answer = requests.get(f"{self.url}{cconf.REGISTRY_API}/groups/{group}/artifacts/{artifact}/rules", headers=HARNESS,
+                              timeout=10)
+        answer.raise_for_status()
+        return answer.json()
 
-    @staticmethod
-    def _metadata(group: str, artifact: str, version: Version) -> dict:
-        return {"groupId": group, "id": artifact, "version": str(version.version), "type": "AVRO",
-                "globalId": version.global_id, "contentId": version.content_id, "state": "ENABLED",
-                "createdOn": CREATED_ON, "modifiedOn": CREATED_ON, "createdBy": "", "modifiedBy": "", "references": []}
+    def _log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+    @property
+    def refused(self) -> list[str]:
+        """Why each refused registration was refused, as the server's audit log says."""
+        return [match[1] for line in self._log_lines() if (match := REFUSAL.search(line))]
+
+    @property
+    def calls(self) -> list[tuple[str, str, int]]:
+        """(method, path with ids and names generalised, status) of every request the server answered
+        but the harness's own."""
+        return [(match[1], template(match[2]), int(match[3])) for line in self._log_lines()
+                if (match := ACCESS.search(line)) and match[4] != HARNESS["User-Agent"]]
 
 
-def _handler(registry: StandInRegistry) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # quiet: the tests read `calls`
-            pass
-
-        def _reply(self, status: int, body: dict | list | str, content_type: str = "application/json") -> None:
-            data = (body if isinstance(body, str) else json.dumps(body)).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _not_answered(self) -> None:
-            registry.unexpected.append(f"{self.command} {self.path}")
-            self._reply(404, {"error_code": 404, "message": f"the stand-in does not serve {self.command} {self.path}"})
-
-        def do_GET(self) -> None:
-            path = urlsplit(self.path).path
-            try:
-                if match := REFERENCES.fullmatch(path):
-                    registry.schema(int(match[1]))
-                    body, kind = [], "application/json"
-                elif match := BY_CONTENT_ID.fullmatch(path):
-                    body, kind = registry.schema(int(match[1])), "application/json"
-                elif match := CONFLUENT_BY_ID.fullmatch(path):
-                    body, kind = {"schema": registry.schema(int(match[1]))}, "application/vnd.schemaregistry.v1+json"
-                else:
-                    return self._not_answered()
-            except StopIteration:
-                return self._reply(404, {"error_code": 40403, "message": f"no schema of id in {path}"})
-            registry.calls.append(f"GET {_template(path)}")
-            self._reply(200, body, kind)
-
-        def do_POST(self) -> None:
-            url = urlsplit(self.path)
-            if match := RULES.fullmatch(url.path):
-                rule = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                if rule.get("type") != "COMPATIBILITY":
-                    return self._not_answered()
-                registry.rules[(match[1], match[2])] = rule["config"]
-                registry.calls.append("POST /apis/registry/v2/groups/{group}/artifacts/{artifact}/rules")
-                return self._reply(204, "")
-            match = REGISTER.fullmatch(url.path)
-            if not match or parse_qs(url.query).get("ifExists") != ["RETURN_OR_UPDATE"]:
-                return self._not_answered()
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            if self.headers.get("Content-Type", "").startswith("application/create.extended+json"):
-                body = json.loads(body)["content"]  # the content beside its (empty) references
-            artifact = self.headers["X-Registry-ArtifactId"]
-            assert self.headers.get("X-Registry-ArtifactType", "AVRO") == "AVRO", self.headers
-            registry.calls.append(f"POST {_template(url.path)}?ifExists=RETURN_OR_UPDATE")
-            self._reply(*registry.register(match[1], artifact, body))
-
-        def do_PUT(self) -> None:
-            self._not_answered()
-
-        def do_DELETE(self) -> None:
-            match = RULE.fullmatch(urlsplit(self.path).path)
-            if not match or registry.rules.pop((match[1], match[2]), None) is None:
-                return self._not_answered()
-            registry.calls.append("DELETE /apis/registry/v2/groups/{group}/artifacts/{artifact}/rules/COMPATIBILITY")
-            self._reply(204, "")
-
-    return Handler
-
-
-def _template(path: str) -> str:
-    """A request's path with its ids and names generalised, as the module's docstring lists them."""
+def template(path: str) -> str:
+    """A request's path with its ids and names generalised: `/groups/{group}/`, `/{id}`, the
+    artifact after `artifacts/`; the query's names kept, their values only where they choose a
+    behaviour (`ifExists`)."""
+    path, _, query = path.partition("?")
     path = re.sub(r"/groups/[^/]+/", "/groups/{group}/", path)
-    return re.sub(r"/(\d+)(?=/|$)", "/{id}", path)
+    path = re.sub(r"/artifacts/[^/]+", "/artifacts/{artifact}", path)
+    path = re.sub(r"/subjects/[^/]+", "/subjects/{subject}", path)
+    path = re.sub(r"/resources/-/[^/]+", "/resources/-/{resource}", path)
+    path = re.sub(r"/(\d+)(?=/|$)", "/{id}", path)
+    kept = [part if part.startswith("ifExists=") else part.split("=")[0] for part in query.split("&") if part]
+    return path + (f"?{'&'.join(kept)}" if kept else "")
