@@ -231,6 +231,8 @@ def main() -> int:
     parser.add_argument("--format", choices=("jsonl", "iceberg"), default="jsonl", help="the stack's archiveFormat")
     parser.add_argument("--exactly-once", action="store_true", help="the stack's exactlyOnceSource")
     parser.add_argument("--serialization", choices=("json", "avro"), default="avro", help="the stack's serialization")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another stack config key, e.g. connectMemory=768Mi (repeatable)")
     args = parser.parse_args()
     require_dataplane()
 
@@ -257,7 +259,7 @@ def main() -> int:
 def run_once(args) -> dict:
     """One run on a freshly started pipeline (three brokers, the rendered configs)."""
     settings = stack_settings(brokers=3, archiveFormat=args.format, exactlyOnceSource=str(args.exactly_once).lower(),
-                              serialization=args.serialization)
+                              serialization=args.serialization, **dict(item.split("=", 1) for item in args.set))
     pipeline = Pipeline(settings, jit_options="").start()  # the JVMs compile as in the pods
     try:
         pipeline.deploy_connectors()
@@ -440,6 +442,7 @@ def measure(args, settings, load, load_started, load_ended, records, objects, pe
         **{name: settings.broker_memory.mib for name in ("kafka-0", "kafka-1", "kafka-2")},
         "connect": settings.config.connect_memory.mib,
         "postgres": settings.config.postgres_memory.mib,
+        **({"registry": settings.config.schema_registry_memory.mib} if "registry" in peak else {}),
     }
     memory = {name: {"peak_pss_mib": round(peak.get(name, 0), 1), "budget_mib": budget[name],
                      "within": peak.get(name, 0) <= budget[name]} for name in budget}

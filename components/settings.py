@@ -152,8 +152,8 @@ class StackConfig(BaseModel):
     kafka_memory: MemoryValue = Field(
         "2Gi", description="Memory of all Kafka brokers together, split evenly between them."
     )
-    schema_registry_memory: MemoryValue = Field("512Mi", description="Memory limit of Schema Registry.")
-    connect_memory: MemoryValue = Field("768Mi", description="Memory limit of each Kafka Connect worker.")
+    schema_registry_memory: MemoryValue = Field("320Mi", description="Memory limit of Schema Registry.")
+    connect_memory: MemoryValue = Field("960Mi", description="Memory limit of each Kafka Connect worker.")
     connect_workers: WholeNumber = Field(
         1, ge=1, description="Kafka Connect workers in the distributed group; each one gets connectMemory."
     )

@@ -182,9 +182,9 @@ def test_an_iceberg_stack_runs_icebergs_sink_typed_into_its_glue_database_with_n
     assert connector(hourly, "iceberg-sink").inputs["config"]["dataingestion.partition-by"] == "hour"
     assert not any("access-key" in key or "secret" in key for key in config), "the key comes from the mounted file"
     assert config["consumer.override.isolation.level"] == "read_committed"
-    # Sized from the worker's heap (384Mi of the default 768Mi).
-    assert config["iceberg.tables.auto-create-props.write.parquet.row-group-size-bytes"] == str(8 * 1024 * 1024)
-    assert config["iceberg.tables.auto-create-props.write.target-file-size-bytes"] == str(128 * 1024 * 1024)
+    # Sized from the worker's heap (480Mi of the default 960Mi).
+    assert config["iceberg.tables.auto-create-props.write.parquet.row-group-size-bytes"] == str(10 * 1024 * 1024)
+    assert config["iceberg.tables.auto-create-props.write.target-file-size-bytes"] == str(160 * 1024 * 1024)
     # With json, the source embeds schemas, which the sink types its tables from, and counts them in its size check.
     source = connector(graph, "postgres-source").inputs["config"]
     assert source["value.converter.schemas.enable"] == "true" and source["decimal.handling.mode"] == "precise"

@@ -103,7 +103,7 @@ def test_more_replicas_count_against_the_budget(graph):
             props["spec"]["replicas"] = 2
         return props
     [violation] = violations_of_stack(rules.check_memory_budget, policy_resources(graph, scale))
-    assert "connect 1536Mi" in violation
+    assert "connect 1920Mi" in violation
 
 
 @pytest.mark.parametrize("image", ["apache/kafka", "apache/kafka:latest", "registry.local:5000/kafka"])
