@@ -314,8 +314,9 @@ def schema_registry_environment(settings: Settings) -> dict[str, str]:
         "REGISTRY_RULES_GLOBAL_VALIDITY": "FULL",
         # The Confluent-compatible API's schema ids are content ids, as the converters write them.
         "REGISTRY_CCOMPAT_LEGACY_ID_MODE_ENABLED": "false",
-        # The image's start script sizes the heap from the limit: the explicit heap is appended after it.
+        # The image's start script chooses its collector from this, never beside it (IMAGE_JAVA_DEFAULTS).
         "GC_CONTAINER_OPTIONS": SCHEMA_REGISTRY_GC,
+        # It sizes the heap from the limit: the explicit heap is appended after it.
         "JAVA_OPTS_APPEND": f"{jvm_heap_options(schema_registry_heap(settings))} {SCHEMA_REGISTRY_JVM_OPTIONS}",
         "LOG_LEVEL": "INFO",
     }

@@ -48,7 +48,7 @@ class ApiServer:
         self.url = f"https://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(16)
         self.processes: list[subprocess.Popen] = []
-        self._resources: dict[tuple[str, str], tuple[str, bool]] = {}
+        self._collections: dict[tuple[str, str], tuple[str, bool]] = {}
 
     def start(self, timeout: float = 60) -> ApiServer:
         built = binaries()
@@ -116,19 +116,17 @@ class ApiServer:
         return self._request("GET", path)
 
     def resource(self, api_version: str, kind: str) -> tuple[str, bool]:
-        """(the collection's path prefix, namespaced) of a kind, from the server's discovery."""
-        if not self._resources:
+        """(the collection's path, namespaced) of a kind, from the server's discovery, read once."""
+        if not self._collections:
             groups = ["/api/v1"] + [f"/apis/{version['groupVersion']}" for group in self._get("/apis").json()["groups"]
                                     for version in group["versions"]]
             for prefix in groups:
                 listing = self._get(prefix).json()
                 for entry in listing.get("resources", []):
-                    if "/" not in entry["name"]:
-                        self._resources[(listing["groupVersion"], entry["kind"])] = (f"{prefix}", entry["namespaced"])
-        prefix, namespaced = self._resources[(api_version, kind)]
-        plural = next(entry["name"] for entry in self._get(prefix).json()["resources"] if entry["kind"] == kind
-                      and "/" not in entry["name"])
-        return f"{prefix}/{plural}", namespaced
+                    if "/" not in entry["name"]:  # a subresource (status, scale) is not a collection
+                        self._collections[(listing["groupVersion"], entry["kind"])] = (f"{prefix}/{entry['name']}",
+                                                                                      entry["namespaced"])
+        return self._collections[(api_version, kind)]
 
     def path_of(self, body: dict[str, Any]) -> str:
         collection, namespaced = self.resource(body["apiVersion"], body["kind"])
