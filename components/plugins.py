@@ -81,6 +81,9 @@ def own_plugin(name: str, class_name: str, source: str, interface: str) -> Plugi
 
 
 DEBEZIUM_VERSION = "3.7.0.Final"
+# Beside Debezium's jars, compiled against them, ours: the converter of the values Debezium's own
+# conversion changes, and the transformation that carries a numeric's NaN and ±Infinity in a header
+# (connect/debezium-connector-postgres/).
 DEBEZIUM_POSTGRES = Plugin(
     name="debezium-connector-postgres",
     version=DEBEZIUM_VERSION,
@@ -92,13 +95,18 @@ DEBEZIUM_POSTGRES = Plugin(
             classifier="plugin", extension="tar.gz",
         ),
     ),
+    compile_against=CONNECT_API,
+    sources=("ExactValues.java", "NonFiniteNumerics.java"),
+    services=(("org.apache.kafka.connect.transforms.Transformation", "dataingestion.connect.debezium.NonFiniteNumerics"),),
 )
+EXACT_VALUES = "dataingestion.connect.debezium.ExactValues"
+NON_FINITE_NUMERICS = "dataingestion.connect.debezium.NonFiniteNumerics"
 
 # The project's own S3 sink (connect/s3-sink/): Aiven's and Confluent's sinks are not published to
 # Maven Central, the one artifact source every machine of ours and every user's cluster can reach.
 S3_SINK = Plugin(
     name="s3-sink",
-    version="1.3.0",
+    version="1.4.0",
     class_name="dataingestion.connect.s3.S3SinkConnector",
     compile_against=CONNECT_API,
     sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java", "TypedJson.java"),

@@ -284,6 +284,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
             'its name holds a character other than letters, digits and _, which a topic, an archive folder and an '
             || 'Iceberg table cannot carry one to one (two such tables could merge); rename it to capture it'
         ELSE coalesce((
+            SELECT format('its column %I is declared with %s dimensions (%s): Debezium reads arrays of one '
+                          'dimension only, and its values would arrive as nulls; store it as jsonb to capture it',
+                          a.attname, a.attndims, format_type(a.atttypid, a.atttypmod) || repeat('[]', a.attndims - 1))
+              FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attndims > 1
+             ORDER BY a.attnum LIMIT 1), (
             SELECT format('its columns %s would all be named %s in Avro, which allows letters, digits and _ only; '
                           'rename all but one to capture it', string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum), {_avro_name("a.attname")})
               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped

@@ -15,7 +15,8 @@ from components import connect_config as cconf
 from components import kafka_config as kconf
 from components import postgres_config as pgconf
 from components.capture import INTERNAL_SCHEMA
-from components.plugins import CHANGELOG_ROW, DEBEZIUM_POSTGRES, ICEBERG_SINK, RECORD_SIZE_LIMIT, S3_SINK
+from components.plugins import (CHANGELOG_ROW, DEBEZIUM_POSTGRES, EXACT_VALUES, ICEBERG_SINK, NON_FINITE_NUMERICS,
+                                RECORD_SIZE_LIMIT, S3_SINK)
 from components.quantity import Memory
 from components.settings import Settings
 
@@ -133,8 +134,7 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
             f"INSERT INTO {pgconf.HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
             "ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at"
         ),
-        # numeric stays exact (as a string, or typed as a decimal of its scale); jsonb arrives as its JSON text.
-        "decimal.handling.mode": "string",
+        **_numerics(typed=settings.config.serialization == "avro" or settings.config.archive_format == "iceberg"),
         # An interval as ISO 8601 text (P1Y2M3DT4H5M6.789S): its months stay months, where a count of
         # microseconds would make them 30.4375 days each and overflow past 292,000 years.
         "interval.handling.mode": "string",
@@ -158,7 +158,9 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         **cconf.client_overrides("producer", cconf.source_producer(settings)),
         # One limit, maxRecordBytes, end to end: a larger change stops the task here with its table
         # and key named, before the producer, the topic or a broker refuses it.
-        "transforms": "recordSizeLimit",
+        # A numeric's NaN or ±Infinity, which a typed decimal cannot hold: a null and a header naming it.
+        "transforms": "nonFinite,recordSizeLimit",
+        "transforms.nonFinite.type": NON_FINITE_NUMERICS,
         "transforms.recordSizeLimit.type": RECORD_SIZE_LIMIT.class_name,
         "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
         **_typed_records(settings, registry_url),
@@ -179,6 +181,15 @@ def _exactly_once(settings: Settings) -> dict[str, str]:
     return {"exactly.once.support": "required", "transaction.boundary": "poll"}
 
 
+def _numerics(typed: bool) -> dict[str, str]:
+    """Dates (±infinity, and a snapshot's dates before 1582), varbit's leading zeros and numerics
+    exactly, by our converter: a numeric typed as a decimal of its scale (NaN and ±Infinity carried
+    by a header, see NonFiniteNumerics), or as PostgreSQL's text where records carry no types.
+    Debezium's own decimal.handling.mode then applies only to what the converter leaves (money)."""
+    return {"converters": "exact", "exact.type": EXACT_VALUES, "exact.numerics": "typed" if typed else "text",
+            "decimal.handling.mode": "precise" if typed else "string"}
+
+
 def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, str]:
     """With serialization avro, keys and values through the registry; otherwise, for an Iceberg
     archive, JSON with each change's schema in it, so that the sink creates typed columns (numeric
@@ -188,12 +199,11 @@ def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, st
         # Avro names hold letters, digits and _ only, and start with no digit: a column "Unit Price"
         # arrives as Unit_Price rather than stopping the source (the capture step leaves out a table
         # whose columns would then share a name).
-        return {"decimal.handling.mode": "precise", "field.name.adjustment.mode": "avro",
+        return {"field.name.adjustment.mode": "avro",
                 "schema.name.adjustment.mode": "avro", **converters(settings, registry_url)}
     if settings.config.archive_format != "iceberg":
         return {}
     return {
-        "decimal.handling.mode": "precise",
         "transforms.recordSizeLimit.schemas.enable": "true",  # the schema is part of each record's size
         **JSON_WITH_SCHEMAS,
     }

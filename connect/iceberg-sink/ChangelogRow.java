@@ -7,6 +7,7 @@ import java.time.LocalDateTime;
 import java.time.LocalTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,7 +19,9 @@ import org.apache.kafka.connect.data.Field;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.data.SchemaBuilder;
 import org.apache.kafka.connect.data.Struct;
+import org.apache.kafka.connect.data.Decimal;
 import org.apache.kafka.connect.errors.DataException;
+import org.apache.kafka.connect.header.Header;
 import org.apache.kafka.connect.sink.SinkRecord;
 import org.apache.kafka.connect.transforms.Transformation;
 
@@ -64,7 +67,11 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
       .field("offset", Schema.INT64_SCHEMA)
       .field("table", Schema.STRING_SCHEMA)
       .field("target", Schema.STRING_SCHEMA)
+      // A numeric's NaN or ±Infinity in a decimal column, which holds null: column → value.
+      .field("nonfinite", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
       .build();
+  // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds.
+  static final String NON_FINITE_HEADER = "dataingestion.nonfinite.";
 
   private String database;
   // Debezium sends one schema object per table version: each is rewritten once.
@@ -97,7 +104,19 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
 
     Schema schema = rows.computeIfAbsent(row.schema(), ChangelogRow::rowSchema);
     Struct value = new Struct(schema);
+    Map<String, String> nonFinite = nonFinite(record, "d".equals(op) ? "before" : "after");
+    Map<String, String> inDecimals = null;
     for (Field field : row.schema().fields()) {
+      String special = nonFinite.get(field.name());
+      if (special != null) {
+        if (Decimal.LOGICAL_NAME.equals(field.schema().name())) {
+          inDecimals = inDecimals == null ? new HashMap<>() : inDecimals;
+          inDecimals.put(field.name(), special);
+        } else {
+          value.put(field.name(), special);  // an unconstrained numeric: the table's column is text
+        }
+        continue;
+      }
       try {
         value.put(field.name(), rewrite(field.schema(), TRUNCATE.equals(op) ? null : row.get(field)));
       } catch (java.time.DateTimeException outOfRange) {
@@ -119,10 +138,27 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
         .put("offset", record instanceof SinkRecord sink ? sink.kafkaOffset() : -1L)
         .put("table", table)
         .put("target", (database + "." + source.getString("schema") + "_" + source.getString("table"))
-            .toLowerCase(Locale.ROOT));
+            .toLowerCase(Locale.ROOT))
+        .put("nonfinite", inDecimals);
     value.put(CDC, cdc);
     return record.newRecord(record.topic(), record.kafkaPartition(), record.keySchema(), record.key(), schema, value,
         record.timestamp());
+  }
+
+  /** The numerics' NaN and ±Infinity the source carried in headers for one image (before, after), by column. */
+  private static Map<String, String> nonFinite(ConnectRecord<?> record, String image) {
+    Map<String, String> found = Map.of();
+    String prefix = NON_FINITE_HEADER + image + ".";
+    for (Header header : record.headers()) {
+      if (header.key().startsWith(prefix)) {
+        if (found.isEmpty()) {
+          found = new HashMap<>();
+        }
+        // String.valueOf: the worker's header converter may have read "NaN" as a double.
+        found.put(header.key().substring(prefix.length()), String.valueOf(header.value()));
+      }
+    }
+    return found;
   }
 
   private static String commitTime(Struct source) {

@@ -112,6 +112,14 @@ public class TypedIcebergSinkTask extends IcebergSinkTask {
       if (existing == null) {
         update.addColumn(field.name(), wanted);
         changed = true;
+      } else if (existing.type().isStructType() && wanted.isStructType()) {
+        // _cdc of a table created before one of its fields was (nonfinite): the field is added.
+        for (Types.NestedField nested : wanted.asStructType().fields()) {
+          if (existing.type().asStructType().field(nested.name()) == null) {
+            update.addColumn(field.name(), nested.name(), nested.type());
+            changed = true;
+          }
+        }
       } else if (existing.isRequired() && field.schema().isOptional()) {
         // A table created before TRUNCATE was captured: its rows may now hold no values.
         update.makeColumnOptional(field.name());

@@ -26,6 +26,7 @@ import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.errors.ConnectException;
 import org.apache.kafka.connect.errors.DataException;
 import org.apache.kafka.connect.errors.RetriableException;
+import org.apache.kafka.connect.header.Header;
 import org.apache.kafka.connect.json.JsonConverter;
 import org.apache.kafka.connect.sink.SinkRecord;
 import org.apache.kafka.connect.sink.SinkTask;
@@ -60,6 +61,8 @@ public final class S3SinkTask extends SinkTask {
   private static final byte[] VALUE_FIELD = ",\"value\":".getBytes(StandardCharsets.UTF_8);
   private static final byte[] LINE_END = "}\n".getBytes(StandardCharsets.UTF_8);
   private static final byte[] NULL = "null".getBytes(StandardCharsets.UTF_8);
+  // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds.
+  static final String NON_FINITE_HEADER = "dataingestion.nonfinite.";
   // A typed record's generator writes into the object's stream: it must neither close nor flush it.
   private static final JsonFactory JSON_FACTORY = JsonFactory.builder()
       .disable(StreamWriteFeature.AUTO_CLOSE_TARGET).disable(StreamWriteFeature.FLUSH_PASSED_TO_STREAM).build();
@@ -111,7 +114,7 @@ public final class S3SinkTask extends SinkTask {
             .append(",\"key\":").toString().getBytes(StandardCharsets.UTF_8));
         writeJson(out, record.topic(), record.keySchema(), record.key());
         out.write(VALUE_FIELD);
-        writeJson(out, record.topic(), record.valueSchema(), record.value());
+        writeJson(out, record.topic(), record.valueSchema(), record.value(), nonFinite(record));
         out.write(LINE_END);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
@@ -326,6 +329,11 @@ public final class S3SinkTask extends SinkTask {
    * is written with its types kept (TypedJson). Anything else goes through JsonConverter.
    */
   private void writeJson(OutputStream out, String topic, Schema schema, Object value) throws IOException {
+    writeJson(out, topic, schema, value, Map.of());
+  }
+
+  private void writeJson(OutputStream out, String topic, Schema schema, Object value, Map<String, String> nonFinite)
+      throws IOException {
     if (value == null) {
       out.write(NULL);
     } else if (value instanceof byte[] raw) {
@@ -333,11 +341,26 @@ public final class S3SinkTask extends SinkTask {
       out.write(raw);
     } else if (schema != null) {
       try (JsonGenerator generator = JSON_FACTORY.createGenerator(out)) {
-        TypedJson.write(generator, schema, value);
+        TypedJson.write(generator, schema, value, nonFinite, null);
       }
     } else {
       out.write(json.fromConnectData(topic, schema, value));
     }
+  }
+
+  /** The numerics' NaN and ±Infinity the source carried in headers (its NonFiniteNumerics), by field path. */
+  static Map<String, String> nonFinite(SinkRecord record) {
+    Map<String, String> found = Map.of();
+    for (Header header : record.headers()) {
+      if (header.key().startsWith(NON_FINITE_HEADER)) {
+        if (found.isEmpty()) {
+          found = new HashMap<>();
+        }
+        // String.valueOf: the worker's header converter may have read "NaN" as a double.
+        found.put(header.key().substring(NON_FINITE_HEADER.length()), String.valueOf(header.value()));
+      }
+    }
+    return found;
   }
 
   /**

@@ -36,6 +36,20 @@ final class TypedJson {
   // Seconds always written (LocalTime's own toString drops them at :00), fractions as long as needed.
 
   static void write(JsonGenerator out, Schema schema, Object value) throws IOException {
+    write(out, schema, value, Map.of(), null);
+  }
+
+  /**
+   * As write(out, schema, value), with the values a typed record could not hold written back as text:
+   * {@code nonFinite} maps a field's path ({@code after.ratio}) to the numeric's NaN or ±Infinity the
+   * source carried in a header instead.
+   */
+  static void write(JsonGenerator out, Schema schema, Object value, Map<String, String> nonFinite, String path)
+      throws IOException {
+    if (path != null && nonFinite.containsKey(path)) {
+      out.writeString(nonFinite.get(path));
+      return;
+    }
     if (value == null) {
       out.writeNull();
       return;
@@ -50,7 +64,11 @@ final class TypedJson {
         out.writeStartObject();
         for (Field field : schema.fields()) {
           out.writeFieldName(field.name());
-          write(out, field.schema(), struct.get(field));
+          if (nonFinite.isEmpty()) {
+            write(out, field.schema(), struct.get(field));
+          } else {
+            write(out, field.schema(), struct.get(field), nonFinite, path == null ? field.name() : path + "." + field.name());
+          }
         }
         out.writeEndObject();
       }
@@ -87,7 +105,7 @@ final class TypedJson {
           default -> instant.toString();
         });
       }
-      case "io.debezium.time.Date" -> out.writeString(LocalDate.ofEpochDay(((Number) value).longValue()).toString());
+      case "io.debezium.time.Date" -> out.writeString(day(((Number) value).intValue()));
       case "io.debezium.time.Time" -> out.writeString(timeOfDay((Number) value, ChronoUnit.MILLIS));
       case "io.debezium.time.MicroTime" -> out.writeString(timeOfDay((Number) value, ChronoUnit.MICROS));
       case "io.debezium.time.NanoTime" -> out.writeString(timeOfDay((Number) value, ChronoUnit.NANOS));
@@ -144,6 +162,14 @@ final class TypedJson {
       return "24:00:00";
     }
     return ISO_LOCAL_TIME.format(LocalTime.MIDNIGHT.plus(amount.longValue(), unit));
+  }
+
+  /** A date's ±infinity (the largest and smallest count of days, as PostgreSQL keeps them) as PostgreSQL writes it. */
+  private static String day(int count) {
+    if (count == Integer.MAX_VALUE || count == Integer.MIN_VALUE) {
+      return count > 0 ? "infinity" : "-infinity";
+    }
+    return LocalDate.ofEpochDay(count).toString();
   }
 
   /** A timestamp's ±infinity (Debezium's largest and smallest count) as PostgreSQL writes it. */

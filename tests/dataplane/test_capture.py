@@ -117,6 +117,17 @@ def test_no_statement_the_owner_may_run_in_a_captured_schema_is_refused_because_
     assert captured(server, "sales.scratch") == (True, "f", True)
 
 
+def test_a_table_with_a_column_declared_of_more_than_one_dimension_is_left_out(server):
+    """Debezium reads arrays of one dimension: a column declared int[][] would arrive as nulls."""
+    sql(server, "CREATE TABLE sales.grid (id int PRIMARY KEY, cells int[])")
+    assert captured(server, "sales.grid") == (True, "f", True)
+    sql(server, "ALTER TABLE sales.grid ADD COLUMN layers text[][][]")
+    assert captured(server, "sales.grid")[0] is False
+    assert "column layers is declared with 3 dimensions (text[][][])" in uncaptured(server)["sales.grid"]
+    sql(server, "ALTER TABLE sales.grid DROP COLUMN layers")
+    assert captured(server, "sales.grid") == (True, "f", True)
+
+
 def test_a_table_whose_unchanged_long_values_would_arrive_as_placeholders_is_left_out(server):
     """REPLICA IDENTITY USING INDEX, kept as the owner set it: an update that leaves a TOASTed value as it
     was carries no value for it. With only short columns the table is captured."""
@@ -232,8 +243,10 @@ def pipeline():
         # Tables the database cannot capture, with rows, beside one it can: the source's first snapshot
         # must take the one and leave the others, rather than fail for every table.
         running.sql(SHAPES_BEFORE_START)
+        for statement in [EVERY_TYPE_TYPES, *every_type_statements("sales.every_type_snapshot")]:
+            running.sql(statement)
         running.deploy_connectors()
-        for statement in [*SHAPE_STATEMENTS, *every_type_statements()]:
+        for statement in [*SHAPE_STATEMENTS, *every_type_statements("sales.every_type")]:
             running.sql(statement)
         yield running
     finally:
@@ -248,6 +261,7 @@ CREATE TABLE sales."Order_Items" (id int PRIMARY KEY, item text); INSERT INTO sa
 CREATE TABLE sales.identityless (id int PRIMARY KEY, note text); INSERT INTO sales.identityless VALUES (1, 'a');
 ALTER TABLE sales.identityless REPLICA IDENTITY NOTHING;
 CREATE TABLE sales.truncated (id int PRIMARY KEY); INSERT INTO sales.truncated SELECT generate_series(1, 10);
+CREATE TABLE sales.matrices (id int PRIMARY KEY, m int[][]); INSERT INTO sales.matrices VALUES (1, '{{1,2},{3,4}}');
 """
 
 # The applications' own statements on those tables, and new shapes: run as soon as the source streams
@@ -430,7 +444,7 @@ def test_tables_of_every_shape_leave_the_database_free_and_the_archive_exact(pip
     assert replayed(archived(pipeline, "cdc.sales.truncated")).keys() == {11, 12}
     # What is not captured has no topic, and `make status` names it and why.
     topics = {record["topic"] for record in pipeline.s3_records()}
-    assert not {"cdc.sales.scratch", "cdc.sales.identityless", "cdc.elsewhere.readings_2024"} & topics
+    assert not {"cdc.sales.scratch", "cdc.sales.identityless", "cdc.elsewhere.readings_2024", "cdc.sales.matrices"} & topics
     # A table that became uncapturable after the last `up` is still in the source's include list:
     # `make status` says so, and `pulumi refresh` and `pulumi up` take it out.
     pipeline.sql("CREATE UNLOGGED TABLE sales.unlogged_later (id int PRIMARY KEY)")
@@ -444,18 +458,23 @@ def test_tables_of_every_shape_leave_the_database_free_and_the_archive_exact(pip
     notes = [line for line in report.lines if line.startswith("! not captured: ")]
     for relation, why in (("sales.scratch", "unlogged"), ("sales.identityless", "REPLICA IDENTITY NOTHING"),
                           ('sales."Order Items"', "letters, digits and _"), ("sales.unlogged_later", "unlogged"),
+                          ("sales.matrices", "column m is declared with 2 dimensions (integer[][])"),
                           ("sales.readings", "elsewhere.readings_2024 is in a schema `capture` does not name")):
         assert any(line.startswith(f"! not captured: {relation}: ") and why in line for line in notes), (relation, notes)
     assert report.ok, report
 
 
+SNAPSHOT_ONLY = "in a snapshot: "
 # One column per case: PostgreSQL's type, a value, and that value as the default stack's archive
 # (typed JSON lines) must hold it. Where the archive cannot hold it yet, why (README, "What is captured").
 TYPE_CASES = [
     ("numeric", "1.500", Decimal("1.500"), None),
     ("numeric(10,2)", "12.30", Decimal("12.30"), None),
-    ("numeric", "'NaN'", "NaN", "Avro's decimal has no NaN: Debezium writes null"),
-    ("numeric", "'-Infinity'", "-Infinity", "Avro's decimal has no infinity: Debezium writes null"),
+    ("numeric", "'NaN'", "NaN", None),
+    ("numeric", "'-Infinity'", "-Infinity", None),
+    ("numeric", "'Infinity'", "Infinity", None),
+    ("numeric(10,2)", "'NaN'", "NaN", None),
+    ("numeric", "0.000", Decimal("0.000"), None),
     ("money", "-0.01", Decimal("-0.01"), None),
     ("real", "'NaN'", "NaN", None),
     ("double precision", "'-Infinity'", "-Infinity", None),
@@ -469,8 +488,11 @@ TYPE_CASES = [
     ("timestamptz", "'-infinity'", "-infinity", None),
     ("date", "'2026-01-02'", "2026-01-02", None),
     ("date", "'0044-03-15 BC'", "-0043-03-15", None),  # ISO 8601's year -43 is 44 BC
-    ("date", "'1582-10-10'", "1582-10-10", None),
-    ("date", "'infinity'", "infinity", "Debezium turns a date's infinity into an arbitrary day"),
+    ("date", "'1500-03-01'", "1500-03-01", None),  # Julian 1500-02-19: the JDBC driver's calendar
+    ("date", "'1582-10-10'", "1582-10-10", SNAPSHOT_ONLY + "the ten days Gregory skipped are not in the JDBC "
+                                           "driver's calendar: read by a snapshot, 1582-10-10 is 1582-10-20"),
+    ("date", "'infinity'", "infinity", None),
+    ("date", "'-infinity'", "-infinity", None),
     ("time", "'23:59:59.999999'", "23:59:59.999999", None),
     ("time", "'24:00:00'", "24:00:00", None),
     ("timetz", "'10:00:00+02'", "08:00:00Z", None),
@@ -484,11 +506,13 @@ TYPE_CASES = [
     ("uuid", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None),
     ("int[]", "'{1,NULL,3}'", [1, None, 3], None),
     ("text[]", "'{\"a b\",NULL}'", ["a b", None], None),
+    # A column declared int[][] is left out (shapes test); PostgreSQL lets one declared int[] hold more.
     ("int[]", "'{{1,2},{3,4}}'", [[1, 2], [3, 4]], "Debezium reads no array of more than one dimension"),
     ("sales.mood", "'happy'", "happy", None),
     ("sales.positive", "5", 5, None),
     ("bit(4)", "B'0101'", "BQ==", None),  # the bits, little-endian, in bytes; the declared length says 4
-    ("varbit", "B'0010'", "0010", "bytes keep no leading zeros, and a varbit has no declared length"),
+    ("varbit", "B'0010'", "0010", None),
+    ("varbit(1)", "B'0'", "0", None),
     ("inet", "'10.0.0.1/24'", "10.0.0.1/24", None),
     ("cidr", "'::/0'", "::/0", None),
     ("macaddr", "'08:00:2b:01:02:03'", "08:00:2b:01:02:03", None),
@@ -506,31 +530,46 @@ TYPE_CASES = [
 ]
 
 
-def every_type_statements() -> list[str]:
+EVERY_TYPE_TYPES = ("CREATE EXTENSION IF NOT EXISTS hstore; CREATE TYPE sales.mood AS ENUM ('sad', 'happy'); "
+                    "CREATE DOMAIN sales.positive AS int CHECK (VALUE > 0)")
+# The same row read twice: by the first snapshot (through the JDBC driver) and from the stream.
+EVERY_TYPE_TABLES = {"sales.every_type_snapshot": "r", "sales.every_type": "c"}
+
+
+def every_type_statements(table: str) -> list[str]:
     """The table with a column per case, and its one row."""
     columns = ", ".join(f"c{n} {kind}" for n, (kind, _, _, _) in enumerate(TYPE_CASES))
-    return ["CREATE EXTENSION IF NOT EXISTS hstore; CREATE TYPE sales.mood AS ENUM ('sad', 'happy'); "
-            "CREATE DOMAIN sales.positive AS int CHECK (VALUE > 0)",
-            f"CREATE TABLE sales.every_type (id int PRIMARY KEY, {columns})",
-            f"INSERT INTO sales.every_type VALUES (1, {', '.join(value for _, value, _, _ in TYPE_CASES)})"]
+    return [f"CREATE TABLE {table} (id int PRIMARY KEY, {columns})",
+            f"INSERT INTO {table} VALUES (1, {', '.join(value for _, value, _, _ in TYPE_CASES)})"]
 
 
-def test_one_row_of_every_type_arrives_exactly_or_as_a_documented_gap(pipeline):
+def same(found, expected) -> bool:
+    """Equal, and a decimal with the same scale: 1.500 is not 1.5."""
+    if isinstance(expected, Decimal):
+        return isinstance(found, Decimal) and found.as_tuple() == expected.as_tuple()
+    return type(found) is type(expected) and found == expected
+
+
+@pytest.mark.parametrize("table", EVERY_TYPE_TABLES)
+def test_one_row_of_every_type_arrives_exactly_or_as_a_documented_gap(pipeline, table):
     """A row holding every PostgreSQL type a user may have, edge values included (NaN, ±infinity, 24:00,
-    44 BC, an interval of months and one of 178 million years). Each value the archive holds as
-    PostgreSQL had it, or it is one of the gaps README names; a gap closed fails this test too, so
-    that the README is brought up to date."""
-    [event] = wait_for(lambda: archived(pipeline, "cdc.sales.every_type") or None, 180, "the row of every type",
+    44 BC, an interval of months and one of 178 million years), read by the snapshot and from the
+    stream. Each value the archive holds as PostgreSQL had it, or it is one of the gaps README names;
+    a gap closed fails this test too, so that the README is brought up to date."""
+    topic = f"cdc.{table}"
+    [event] = wait_for(lambda: archived(pipeline, topic) or None, 180, "the row of every type",
                        pipeline.connect.log, interval=3)
+    assert event["op"] == EVERY_TYPE_TABLES[table]
     row = event["after"]
     lost = [f"c{n}" for n in range(len(TYPE_CASES)) if f"c{n}" not in row]
     wrong = {f"c{n} {kind} {value}": f"archived {row[f'c{n}']!r}, not {expected!r}"
-             for n, (kind, value, expected, _) in enumerate(TYPE_CASES) if row.get(f"c{n}", expected) != expected}
-    gaps = {f"c{n} {kind} {value}" for n, (kind, value, _, gap) in enumerate(TYPE_CASES) if gap}
+             for n, (kind, value, expected, _) in enumerate(TYPE_CASES) if not same(row.get(f"c{n}", expected), expected)}
+    gaps = {f"c{n} {kind} {value}" for n, (kind, value, _, gap) in enumerate(TYPE_CASES)
+            if gap and (EVERY_TYPE_TABLES[table] == "r" or not gap.startswith(SNAPSHOT_ONLY))}
     print("\n".join(f"{case}: {found}" for case, found in wrong.items()))
-    tally(f"every type: committed {len(TYPE_CASES)} values, archived {len(TYPE_CASES) - len(lost)}, lost {len(lost)}, "
+    tally(f"every type ({table}): committed {len(TYPE_CASES)} values, archived {len(TYPE_CASES) - len(lost)}, lost {len(lost)}, "
           f"wrong {len(wrong)} (of them documented gaps: {len(wrong.keys() & gaps)} of {len(gaps)}), "
-          f"duplicates {len(archived(pipeline, 'cdc.sales.every_type')) - 1}")
+          f"duplicates {len(archived(pipeline, topic)) - 1}")
     assert lost == []
     assert wrong.keys() == gaps, {case: found for case, found in wrong.items() if case not in gaps}
 

@@ -1,0 +1,241 @@
+package dataingestion.connect.debezium;
+
+import io.debezium.connector.postgresql.PostgresValueConverter;
+import io.debezium.data.SpecialValueDecimal;
+import io.debezium.data.VariableScaleDecimal;
+import io.debezium.jdbc.JdbcValueConverters.DecimalMode;
+import io.debezium.spi.converter.CustomConverter;
+import io.debezium.spi.converter.RelationalColumn;
+import java.math.BigDecimal;
+import java.time.LocalDate;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeFormatterBuilder;
+import java.time.temporal.ChronoField;
+import java.util.Calendar;
+import java.util.GregorianCalendar;
+import java.util.Locale;
+import java.util.Properties;
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.data.SchemaBuilder;
+import org.apache.kafka.connect.data.Struct;
+import org.apache.kafka.connect.errors.DataException;
+import org.postgresql.PGStatement;
+import org.postgresql.util.PGobject;
+
+/**
+ * The PostgreSQL values Debezium's own conversion changes, converted exactly, each column keeping the
+ * type a reader expects:
+ *
+ * <ul>
+ *   <li>{@code date}: days since 1970-01-01 ({@code io.debezium.time.Date}, as Debezium writes it),
+ *       with ±infinity as the largest and smallest count (PostgreSQL keeps them the same way), where
+ *       Debezium writes an arbitrary day. A first snapshot reads dates through the JDBC driver's
+ *       Julian calendar; they are turned back into PostgreSQL's proleptic Gregorian ones, so that
+ *       1582-10-10 and 44 BC arrive as in the stream.
+ *   <li>{@code varbit}: the bits as text ({@code "0010"}), where Debezium's bytes drop leading zeros
+ *       and a varbit has no declared length to bring them back.
+ *   <li>{@code numeric}, with {@code numerics=typed}: Debezium's decimal of the declared scale, or
+ *       (unconstrained) its variable-scale decimal with the scale PostgreSQL kept ({@code 1.500}, where
+ *       Debezium strips it to {@code 1.5}). NaN and ±Infinity, which no decimal holds, leave here as
+ *       markers that {@link NonFiniteNumerics} turns into a null and a header naming the value; so
+ *       every numeric column may be null in the change's schema. With {@code numerics=text}: the
+ *       number as PostgreSQL writes it ({@code 1.500}, {@code NaN}, {@code -Infinity}).
+ * </ul>
+ */
+public final class ExactValues implements CustomConverter<SchemaBuilder, RelationalColumn> {
+
+  public static final int DATE_INFINITY = Integer.MAX_VALUE;
+  public static final int DATE_MINUS_INFINITY = Integer.MIN_VALUE;
+
+  // PostgreSQL's date text: 0044-03-15 BC for ISO's year -43.
+  private static final DateTimeFormatter PG_DATE = new DateTimeFormatterBuilder()
+      .appendPattern("yyyy-MM-dd").optionalStart().appendLiteral(' ').appendText(ChronoField.ERA).optionalEnd()
+      .toFormatter(Locale.ROOT);
+
+  // What JDBC gives as the length of a numeric declared without precision (Debezium's test as well).
+  private static final int UNCONSTRAINED_LENGTH = 131089;
+
+  private boolean typedNumerics = true;
+
+  @Override
+  public void configure(Properties properties) {
+    String numerics = properties.getProperty("numerics", "typed");
+    if (!numerics.equals("typed") && !numerics.equals("text")) {
+      throw new IllegalArgumentException("ExactValues: numerics is typed or text, not " + numerics);
+    }
+    typedNumerics = numerics.equals("typed");
+  }
+
+  @Override
+  public void converterFor(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
+    switch (column.typeName().toLowerCase(Locale.ROOT)) {
+      case "date" -> registration.register(optional(column, SchemaBuilder.int32().name("io.debezium.time.Date").version(1)),
+          value -> value == null ? null : epochDay(column, value));
+      case "varbit", "bit varying" -> registration.register(optional(column, SchemaBuilder.string()),
+          value -> value == null ? null : value instanceof PGobject bits ? bits.getValue() : value.toString());
+      case "numeric", "decimal" -> numeric(column, registration);
+      default -> {
+      }
+    }
+  }
+
+  private void numeric(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
+    if (!typedNumerics) {
+      registration.register(optional(column, SchemaBuilder.string()),
+          value -> value == null ? null : text(column, decimal(column, value)));
+      return;
+    }
+    int scale = column.scale().orElse(0);
+    int length = column.length().orElse(0);
+    if (scale == 0 && (length == 0 || length == UNCONSTRAINED_LENGTH)) {
+      SchemaBuilder builder = VariableScaleDecimal.builder().optional();
+      Schema[] schema = new Schema[1];  // as Debezium completes it (a column's default, say): a struct names its schema
+      registration.register(builder, value -> {
+        if (value == null) {
+          return null;
+        }
+        if (schema[0] == null) {
+          schema[0] = builder.build();
+        }
+        SpecialValueDecimal number = decimal(column, value);
+        return number.getDecimalValue().isPresent()
+            ? VariableScaleDecimal.fromLogical(schema[0], number)
+            : new NonFiniteStruct(schema[0], text(column, number));
+      });
+      return;
+    }
+    registration.register(SpecialValueDecimal.builder(DecimalMode.PRECISE, length, scale).optional(), value -> {
+      if (value == null) {
+        return null;
+      }
+      SpecialValueDecimal number = decimal(column, value);
+      return number.getDecimalValue().isPresent() ? number.getDecimalValue().get().setScale(scale)
+          : new NonFiniteDecimal(text(column, number));
+    });
+  }
+
+  private static SpecialValueDecimal decimal(RelationalColumn column, Object value) {
+    if (value instanceof SpecialValueDecimal number) {
+      return number;
+    }
+    if (value instanceof BigDecimal number) {
+      return new SpecialValueDecimal(number);
+    }
+    if (value instanceof String text) {  // a default value, as the catalog writes it
+      String trimmed = text.replaceAll("^'|'(::numeric)?$", "");
+      return PostgresValueConverter.toSpecialValue(trimmed).orElseGet(() -> new SpecialValueDecimal(new BigDecimal(trimmed)));
+    }
+    if (value instanceof Number number) {
+      return new SpecialValueDecimal(new BigDecimal(number.toString()));
+    }
+    throw new DataException("column " + column.dataCollection() + "." + column.name() + ": a numeric given as "
+        + value.getClass().getName() + " (" + value + "), which ExactValues does not read");
+  }
+
+  /** A numeric as PostgreSQL writes it. */
+  private static String text(RelationalColumn column, SpecialValueDecimal number) {
+    if (number.getDecimalValue().isPresent()) {
+      return number.getDecimalValue().get().toPlainString();
+    }
+    double special = number.toDouble();
+    return Double.isNaN(special) ? "NaN" : special > 0 ? "Infinity" : "-Infinity";
+  }
+
+  /** What a numeric column's value is when it is not a number: NaN, Infinity, -Infinity; else null. */
+  static String nonFinite(Object value) {
+    if (value instanceof NonFiniteDecimal marker) {
+      return marker.text;
+    }
+    if (value instanceof NonFiniteStruct marker) {
+      return marker.text;
+    }
+    return null;
+  }
+
+  /** NaN or ±Infinity of a numeric of declared scale, on its way to NonFiniteNumerics. */
+  static final class NonFiniteDecimal extends BigDecimal {
+    final String text;
+
+    NonFiniteDecimal(String text) {
+      super(0);
+      this.text = text;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other instanceof NonFiniteDecimal marker && marker.text.equals(text);
+    }
+
+    @Override
+    public int hashCode() {
+      return text.hashCode();
+    }
+  }
+
+  /** NaN or ±Infinity of an unconstrained numeric, on its way to NonFiniteNumerics. */
+  static final class NonFiniteStruct extends Struct {
+    final String text;
+
+    NonFiniteStruct(Schema schema, String text) {
+      super(schema);
+      this.text = text;
+      put(VariableScaleDecimal.SCALE_FIELD, 0);
+      put(VariableScaleDecimal.VALUE_FIELD, new byte[] {0});
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other instanceof NonFiniteStruct marker && marker.text.equals(text);
+    }
+
+    @Override
+    public int hashCode() {
+      return text.hashCode();
+    }
+  }
+
+  private static SchemaBuilder optional(RelationalColumn column, SchemaBuilder schema) {
+    return column.isOptional() ? schema.optional() : schema;
+  }
+
+  static int epochDay(RelationalColumn column, Object value) {
+    if (value instanceof LocalDate date) {  // the stream
+      if (date.equals(PostgresValueConverter.POSITIVE_INFINITY_LOCAL_DATE)) {
+        return DATE_INFINITY;
+      }
+      if (date.equals(PostgresValueConverter.NEGATIVE_INFINITY_LOCAL_DATE)) {
+        return DATE_MINUS_INFINITY;
+      }
+      return Math.toIntExact(date.toEpochDay());
+    }
+    if (value instanceof java.util.Date date) {  // a snapshot, through the JDBC driver
+      if (date.getTime() == PGStatement.DATE_POSITIVE_INFINITY) {
+        return DATE_INFINITY;
+      }
+      if (date.getTime() == PGStatement.DATE_NEGATIVE_INFINITY) {
+        return DATE_MINUS_INFINITY;
+      }
+      // The driver built the instant from PostgreSQL's year, month and day in the JVM's zone with
+      // the Julian-Gregorian calendar: read those fields back the same way.
+      Calendar calendar = new GregorianCalendar();
+      calendar.setTime(date);
+      int year = calendar.get(Calendar.ERA) == GregorianCalendar.BC ? 1 - calendar.get(Calendar.YEAR)
+          : calendar.get(Calendar.YEAR);
+      return Math.toIntExact(LocalDate.of(year, calendar.get(Calendar.MONTH) + 1, calendar.get(Calendar.DAY_OF_MONTH))
+          .toEpochDay());
+    }
+    if (value instanceof String text) {  // a default value, as the catalog writes it
+      String trimmed = text.replaceAll("^'|'(::date)?$", "");
+      return switch (trimmed) {
+        case "infinity" -> DATE_INFINITY;
+        case "-infinity" -> DATE_MINUS_INFINITY;
+        default -> Math.toIntExact(LocalDate.parse(trimmed, PG_DATE).toEpochDay());
+      };
+    }
+    if (value instanceof Number days) {
+      return days.intValue();
+    }
+    throw new DataException("column " + column.dataCollection() + "." + column.name() + ": a date given as "
+        + value.getClass().getName() + " (" + value + "), which ExactValues does not read");
+  }
+}

@@ -1,0 +1,73 @@
+package dataingestion.connect.debezium;
+
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.connect.connector.ConnectRecord;
+import org.apache.kafka.connect.data.Decimal;
+import org.apache.kafka.connect.data.Field;
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.data.Struct;
+import org.apache.kafka.connect.transforms.Transformation;
+
+/**
+ * A numeric's NaN or ±Infinity, which ExactValues marks, leaves in the change as a null with a header
+ * that names it: {@code dataingestion.nonfinite.after.ratio: NaN}. Every decimal (Avro's, Iceberg's,
+ * Kafka Connect's) lacks these values, and a null alone would say nothing; the archive's sinks read
+ * the header and write the value back (the JSON Lines archive as the text {@code "NaN"}, an Iceberg
+ * table in the column, or in {@code _cdc.nonfinite} where the column is a decimal).
+ */
+public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Transformation<R> {
+  public static final String HEADER = "dataingestion.nonfinite.";
+  private static final String[] IMAGES = {"before", "after"};
+
+  // Debezium builds one schema object per table version: its numeric columns are found once.
+  private final Map<Schema, List<Field>> numerics = new IdentityHashMap<>();
+
+  @Override
+  public R apply(R record) {
+    if (!(record.value() instanceof Struct envelope)) {
+      return record;
+    }
+    for (String image : IMAGES) {
+      Field field = envelope.schema().field(image);
+      if (field == null || !(envelope.get(field) instanceof Struct row)) {
+        continue;
+      }
+      for (Field column : numerics.computeIfAbsent(row.schema(), NonFiniteNumerics::numericColumns)) {
+        String text = ExactValues.nonFinite(row.get(column));
+        if (text != null) {
+          row.put(column, null);
+          record.headers().addString(HEADER + image + "." + column.name(), text);
+        }
+      }
+    }
+    return record;
+  }
+
+  private static List<Field> numericColumns(Schema row) {
+    List<Field> found = new ArrayList<>();
+    for (Field field : row.fields()) {
+      String name = field.schema().name();
+      if (Decimal.LOGICAL_NAME.equals(name) || "io.debezium.data.VariableScaleDecimal".equals(name)) {
+        found.add(field);
+      }
+    }
+    return found;
+  }
+
+  @Override
+  public ConfigDef config() {
+    return new ConfigDef();
+  }
+
+  @Override
+  public void configure(Map<String, ?> configs) {
+  }
+
+  @Override
+  public void close() {
+  }
+}
