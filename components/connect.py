@@ -35,7 +35,7 @@ from .postgres import Postgres
 from .quantity import Memory
 from .schema_registry import SchemaRegistry
 from .settings import Settings
-from .storage import Storage
+from .storage import CLAIM_TEMPLATES, Storage
 from .topology import CONNECT
 
 UID = 1000  # the Kafka image's appuser; the JDK image runs as any user
@@ -49,6 +49,8 @@ INSTALLER_MEMORY = Memory.mebibytes(384)
 # compile against), kept; the installed plugins take as much again. Iceberg's sink is ~140 MB of jars.
 PLUGIN_CACHE = "/var/cache/connect-plugins"
 PLUGIN_SPACE = {"jsonl": Memory.mebibytes(256), "iceberg": Memory.mebibytes(512)}
+# The plugin cache's claim, sized for every format: a claim template cannot change after the first `up`.
+PLUGIN_CACHE_SPACE = max(PLUGIN_SPACE.values())
 
 
 class Connect(pulumi.ComponentResource):
@@ -141,7 +143,7 @@ class Connect(pulumi.ComponentResource):
                 # A cache: its claims go with the workers they belong to.
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
                 "volumeClaimTemplates": [
-                    volume_claim(CONNECT.labels, storage.cache_class, plugin_space, name="plugin-cache")
+                    volume_claim(CONNECT.labels, storage.cache_class, PLUGIN_CACHE_SPACE, name="plugin-cache")
                 ],
                 "template": {
                     "metadata": {
@@ -227,6 +229,7 @@ class Connect(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
+                ignore_changes=[CLAIM_TEMPLATES],
                 # A first start downloads the plugins; on a slow link that outlasts the default 10 minutes.
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
                 depends_on=[

@@ -18,7 +18,7 @@ from .k8s import (
 )
 from .platform import Platform
 from .settings import Settings
-from .storage import Storage
+from .storage import CLAIM_TEMPLATES, Storage, grown_claims
 from .topology import KAFKA
 
 UID = 1000  # the image's appuser
@@ -184,10 +184,13 @@ class Kafka(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
+                ignore_changes=[CLAIM_TEMPLATES],
                 depends_on=[platform.namespace_resource, platform.service_accounts[KAFKA.name],
                             self.config_map, self.headless_service],
             ),
         )
+        self.claims = grown_claims(self.stateful_set, "kafka", settings.config.namespace, settings.brokers,
+                                   settings.config.kafka_storage, storage)
 
         self.bootstrap_servers = kconf.bootstrap_servers(settings)
         self.host_bootstrap_servers = kconf.host_bootstrap_servers(settings)

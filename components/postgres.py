@@ -19,7 +19,7 @@ from .k8s import (
 )
 from .platform import Platform
 from .settings import Settings
-from .storage import Storage
+from .storage import CLAIM_TEMPLATES, Storage, grown_claims
 from .topology import POSTGRES
 
 IMAGE = pgconf.IMAGE
@@ -183,10 +183,13 @@ class Postgres(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
+                ignore_changes=[CLAIM_TEMPLATES],
                 depends_on=[platform.namespace_resource, platform.service_accounts[POSTGRES.name],
                             self.secret, self.config_map, self.headless_service],
             ),
         )
+        self.claims = grown_claims(self.stateful_set, "postgres", settings.config.namespace, 1,
+                                   settings.config.postgres_storage, storage)
 
         self.host = f"postgres.{namespace}.svc.cluster.local"
         self.port = PORT

@@ -137,8 +137,10 @@ class ApiServer:
         return f"{collection}/{metadata['name']}"
 
     def apply(self, body: dict[str, Any], dry_run: bool = False) -> requests.Response:
-        """Server-side apply, as Pulumi's Kubernetes provider applies (its field manager, forced)."""
-        params = {"fieldManager": FIELD_MANAGER, "force": "true", **({"dryRun": "All"} if dry_run else {})}
+        """Server-side apply, as Pulumi's Kubernetes provider applies (its field manager, forced), with
+        the server's strict field validation: a field the schema lacks, or given twice, is refused."""
+        params = {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict",
+                  **({"dryRun": "All"} if dry_run else {})}
         return self._request("PATCH", self.path_of(body), params=params, json=body,
                              headers={"Content-Type": "application/apply-patch+yaml"})
 
@@ -146,3 +148,35 @@ class ApiServer:
         path = self.path_of(body).rsplit("/", 1)[0]
         return self._request("POST", path, json=body, params={"dryRun": "All"} if dry_run else {})
 
+
+    def claim_volumes(self, stateful_set: dict[str, Any]) -> None:
+        """What the StatefulSet controller and a provisioner do for an applied StatefulSet (neither runs
+        here): a claim per pod and template, bound to a volume of its size."""
+        spec, name = stateful_set["spec"], stateful_set["metadata"]["name"]
+        namespace = stateful_set["metadata"]["namespace"]
+        for ordinal in range(spec.get("replicas", 1)):
+            for template in spec.get("volumeClaimTemplates", []):
+                claim = f"{template['metadata']['name']}-{name}-{ordinal}"
+                size = template["spec"]["resources"]["requests"]["storage"]
+                volume = f"pv-{namespace}-{claim}"
+                for body in (
+                    {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": volume},
+                     "spec": {"capacity": {"storage": size}, "accessModes": template["spec"]["accessModes"],
+                              "storageClassName": template["spec"]["storageClassName"],
+                              "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/var/lib/{volume}"},
+                              "claimRef": {"namespace": namespace, "name": claim}}},
+                    {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": {"name": claim, "namespace": namespace, "labels": template["metadata"].get("labels", {})},
+                     "spec": {**template["spec"], "volumeName": volume}},
+                ):
+                    answer = self.create(body)
+                    assert answer.status_code in (201, 409), answer.text  # 409: made for an earlier apply
+                bound = {"status": {"phase": "Bound", "capacity": {"storage": size},
+                                    "accessModes": template["spec"]["accessModes"]}}
+                answer = self._request("PATCH", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}/status",
+                                       json=bound, headers={"Content-Type": "application/merge-patch+json"})
+                assert answer.status_code == 200, answer.text
+
+    def get(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The object the server holds under a body's kind, namespace and name."""
+        return self._get(self.path_of(body)).json()

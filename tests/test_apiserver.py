@@ -53,6 +53,8 @@ def applied(request, tmp_path_factory):
         for resource in graph.kubernetes_objects():
             body = as_applied(resource.inputs)
             answers.append((body, server.apply(body)))
+            if body["kind"] == "StatefulSet" and answers[-1][1].ok:
+                server.claim_volumes(body)
         yield server, answers
     finally:
         server.stop()
@@ -104,32 +106,100 @@ def test_each_workloads_pod_passes_the_namespaces_pod_security_admission(applied
 
 
 # What a user is likely to change between two `pulumi up`s, and what the API server does with the
-# new render applied over the default one: None where it takes every object, else the objects it
-# refuses. A refused object is one Pulumi's provider replaces (delete, then create) instead: for a
-# StatefulSet, every pod stops at once, and the new pods bind the old claims at their old size.
+# new render applied over the default one, as Pulumi's provider applies it (fields a resource
+# ignores changes to keep their old values): None where it takes every object, else the objects it
+# refuses. A refused object is one the provider would replace (delete, then create) instead.
 UPDATES: dict[str, tuple[dict[str, str], set[str] | None]] = {
-    "kafkaStorage 8Gi": ({"kafkaStorage": "8Gi"}, {"StatefulSet/kafka"}),
-    "postgresStorage 8Gi": ({"postgresStorage": "8Gi"}, {"StatefulSet/postgres"}),
+    # A claim template cannot change: each StatefulSet ignores them, and the claims grow instead.
+    "kafkaStorage 8Gi": ({"kafkaStorage": "8Gi"}, None),
+    "postgresStorage 8Gi": ({"postgresStorage": "8Gi"}, None),
+    "kafkaStorage 3Gi": ({"kafkaStorage": "3Gi"}, {f"PersistentVolumeClaim/data-kafka-{n}" for n in range(3)}),
     "connectMemory 1Gi": ({"connectMemory": "1Gi", "schemaRegistryMemory": "256Mi"}, None),
     "postgresMemory 640Mi": ({"postgresMemory": "640Mi"}, None),
+    "kafkaBrokers 1": ({"kafkaBrokers": "1"}, None),
     "connectWorkers 2": ({"connectWorkers": "2", "connectMemory": "768Mi", "kafkaMemory": "1472Mi"}, None),
     "capture": ({"capture": '["inventory", "sales"]'}, None),
-    # Iceberg's jars need a larger plugin volume, a claim template of Connect's StatefulSet.
-    "archiveFormat iceberg": ({"archiveFormat": "iceberg"}, {"StatefulSet/connect"}),
+    # The plugin cache's claim is sized for Iceberg's jars from the first `up`.
+    "archiveFormat iceberg": ({"archiveFormat": "iceberg"}, None),
     "serialization json": ({"serialization": "json"}, None),
     "hostPortOffset 100": ({"hostPortOffset": "100"}, None),
 }
+# A new image of each tier: what an upgrade of the project changes (the constants below).
+IMAGES = {"kafka": "components.kafka_config.IMAGE", "postgres": "components.postgres.IMAGE",
+          "connect": "components.connect_config.IMAGE", "schema-registry": "components.connect_config.SCHEMA_REGISTRY_IMAGE"}
+
+
+def at(body: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """(the object holding it, its key) of a dotted path in a body."""
+    *parents, key = path.split(".")
+    for parent in parents:
+        body = body[parent]
+    return body, key
+
+
+def over(old_answers: list[tuple[dict[str, Any], Any]], graph) -> list[dict[str, Any]]:
+    """A stack's objects as Pulumi's provider applies them over the ones applied before: a field a
+    resource ignores changes to keeps the value it had."""
+    before = {(body["kind"], body["metadata"]["name"]): body for body, _ in old_answers}
+    bodies = []
+    for resource in graph.kubernetes_objects():
+        body = as_applied(resource.inputs)
+        old = before.get((body["kind"], body["metadata"]["name"]))
+        for path in resource.ignore_changes:
+            if old is not None:
+                holder, key = at(body, path)
+                holder[key] = copy.deepcopy(at(old, path)[0][key])
+        bodies.append(body)
+    return bodies
+
+
+def render(config: dict[str, str]):
+    return run_stack("dev", config)
 
 
 # Over the default stack as applied above (which its own test shows accepted whole).
 @pytest.mark.parametrize("applied", ["default"], indirect=True)
 @pytest.mark.parametrize("change", list(UPDATES))
-def test_each_likely_update_is_taken_in_place_or_declared_a_replacement(applied, change):
+def test_each_likely_update_is_taken_in_place_or_refused_by_the_server(applied, change):
     server, answers = applied
     assert refusals(answers) == {}
     config, expected = UPDATES[change]
-    bodies = [as_applied(resource.inputs) for resource in run_stack("dev", config).kubernetes_objects()]
-    refused = refusals([(body, server.apply(body, dry_run=True)) for body in bodies])
+    refused = refusals([(body, server.apply(body, dry_run=True)) for body in over(answers, render(config))])
     print(f"\n{change}: {refused or 'every object updated in place'}")
     assert set(refused) == (expected or set()), refused
-    assert all("updates to statefulset spec for fields other than" in message for message in refused.values())
+    # A smaller volume: the server's own refusal of each claim (the storage tier's VolumeSizes refuses
+    # it first, at preview: tests/test_provider_host.py).
+    assert all("field can not be less than" in message for message in refused.values()), refused
+
+
+@pytest.mark.parametrize("applied", ["default"], indirect=True)
+@pytest.mark.parametrize("tier", list(IMAGES))
+def test_a_new_image_of_each_tier_is_a_rolling_update_in_place(applied, tier, monkeypatch):
+    server, answers = applied
+    monkeypatch.setattr(IMAGES[tier], "example.invalid/upgraded:1.0")
+    bodies = over(answers, render({}))
+    changed = [body for body in bodies if "example.invalid/upgraded:1.0" in str(body)]
+    assert changed, f"no object of {tier} takes its image from {IMAGES[tier]}"
+    refused = refusals([(body, server.apply(body, dry_run=True)) for body in changed])
+    assert refused == {}, refused
+
+
+@pytest.mark.parametrize("applied", ["default"], indirect=True)
+def test_a_raised_volume_size_grows_every_claim_and_keeps_the_stateful_set(applied):
+    """Applied, not a dry run: the last test over the default stack's server."""
+    server, answers = applied
+    uid = {body["metadata"]["name"]: server.get(body)["metadata"]["uid"] for body, _ in answers
+           if body["kind"] == "StatefulSet"}
+    bodies = over(answers, render({"kafkaStorage": "8Gi", "postgresStorage": "6Gi"}))
+    assert refusals([(body, server.apply(body)) for body in bodies]) == {}
+    namespace = next(body["metadata"]["namespace"] for body in bodies if body["kind"] == "StatefulSet")
+    claims = {f"data-kafka-{n}": "8Gi" for n in range(3)} | {"data-postgres-0": "6Gi"}
+    for claim, size in claims.items():
+        held = server.get({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                           "metadata": {"name": claim, "namespace": namespace}})
+        assert held["spec"]["resources"]["requests"]["storage"] == size, held
+    # The same StatefulSets, never replaced: their claim templates keep the first size.
+    for body in bodies:
+        if body["kind"] == "StatefulSet":
+            held = server.get(body)
+            assert held["metadata"]["uid"] == uid[body["metadata"]["name"]]

@@ -14,6 +14,8 @@ from pulumi.runtime.proto import provider_pb2
 from connectors.configs import ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME
 from tests.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
 
+VOLUME_SIZES = "volume-sizes"  # the storage tier's: a kept volume's size never shrinks
+
 CONNECTORS = (SOURCE_NAME, SINK_NAME)
 DATABASE_STEPS = ("capture", "snapshot-signal")
 
@@ -74,7 +76,7 @@ def outputs_of(inputs):
 
 
 def test_the_recording_is_what_a_fresh_preview_sends(fresh_preview, later_up):
-    assert set(fresh_preview) == set(later_up) == {*CONNECTORS, *DATABASE_STEPS}
+    assert set(fresh_preview) == set(later_up) == {*CONNECTORS, *DATABASE_STEPS, VOLUME_SIZES}
     # The sink's config is built from the bucket's generated name, the cluster id from the new cluster.
     assert fresh_preview[SINK_NAME]["config"] == rpc.UNKNOWN
     assert fresh_preview[SINK_NAME]["clusterId"] == rpc.UNKNOWN
@@ -108,7 +110,7 @@ def test_an_iceberg_stack_s_fresh_preview_passes_check_and_diff_without_calling_
     iceberg = {"archiveFormat": "iceberg", "exactlyOnceSource": "true"}
     fresh, later = (recorded_connectors(fresh_preview=True, config=iceberg),
                     recorded_connectors(fresh_preview=False, config=iceberg))
-    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG_SINK_NAME, *DATABASE_STEPS}
+    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG_SINK_NAME, *DATABASE_STEPS, VOLUME_SIZES}
     assert fresh[ICEBERG_SINK_NAME]["config"] == rpc.UNKNOWN
     for name in (SOURCE_NAME, ICEBERG_SINK_NAME):
         checked = host.check(name, {}, at(connect.url, fresh[name]))
@@ -182,3 +184,16 @@ def test_a_bad_capture_step_input_is_named_by_check(host, later_up):
     assert checked.failures == [("sql", "sql must be a non-empty string")]
     checked = host.check("snapshot-signal", {}, {**later_up["snapshot-signal"], "tables": "inventory.orders"})
     assert [prop for prop, _ in checked.failures] == ["tables"]
+
+
+def test_a_kept_volume_made_smaller_is_refused_at_preview_and_a_larger_one_is_an_update(host, later_up):
+    """The API server would refuse the smaller claims only when `pulumi up` applies them (Pulumi's
+    provider previews no patch): the storage tier's own resource refuses first, at preview."""
+    old = later_up[VOLUME_SIZES]
+    assert host.check(VOLUME_SIZES, {}, old).failures == []
+    [(setting, why)] = host.check(VOLUME_SIZES, old, {**old, "kafkaStorage": "3Gi"}).failures
+    assert setting == "kafkaStorage" and "cannot shrink" in why and "data-ingestion:kafkaStorage 5Gi" in why, why
+    larger = {**old, "postgresStorage": "8Gi"}
+    assert host.check(VOLUME_SIZES, old, larger).failures == []
+    diff = host.diff(VOLUME_SIZES, "volume-sizes", old, larger)
+    assert diff.changes == provider_pb2.DiffResponse.DIFF_SOME and list(diff.replaces) == []

@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 import yaml
 
-from components.settings import KUBERNETES_VERSION
 from scripts.render import kubernetes_object, render
 from tests.dataplane.conftest import require
 from tests.stackgraph import FAKE_SECRET_ACCESS_KEY, fake_password, run_stack
@@ -26,8 +24,6 @@ CHECKOV_SKIPS = {
                   "not something we can start and check here",
 }
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
-ALLOWED_VOLUMES = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected", "downwardAPI", "csi",
-                   "ephemeral"}
 
 
 @pytest.fixture(scope="module", params=["jsonl", "iceberg"])
@@ -52,29 +48,13 @@ def containers(pod):
     return [*pod.get("initContainers", []), *pod["containers"]]
 
 
-def test_every_object_is_valid_against_the_kubernetes_schema_strictly(objects):
+def test_every_container_has_a_read_only_root_file_system(objects):
+    """Beyond Pod Security "restricted", which the real API server enforces on every workload's pod
+    (tests/test_apiserver.py), as it checks every object against its schema."""
     assert len(objects) > 40
-    for obj in objects:
-        kubernetes_validate.validate(obj, f"{KUBERNETES_VERSION}.0", strict=True)
-
-
-def test_every_pod_meets_pod_security_restricted(objects):
     for name, pod in pod_specs(objects):
-        assert not any(pod.get(key) for key in ("hostNetwork", "hostPID", "hostIPC")), name
-        assert pod["securityContext"]["runAsNonRoot"] is True, name
-        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
-        for volume in pod.get("volumes", []):
-            kinds = set(volume) - {"name"}
-            assert kinds <= ALLOWED_VOLUMES, (name, volume)
         for container in containers(pod):
-            context = container["securityContext"]
-            where = f"{name}/{container['name']}"
-            assert context["allowPrivilegeEscalation"] is False, where
-            assert context.get("privileged", False) is False, where
-            assert context["capabilities"]["drop"] == ["ALL"] and not context["capabilities"].get("add"), where
-            assert context["runAsNonRoot"] is True, where
-            assert context["readOnlyRootFilesystem"] is True, where
-            assert not any(port.get("hostPort") for port in container.get("ports", [])), where
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, f"{name}/{container['name']}"
 
 
 def test_every_container_has_requests_and_limits(objects):
