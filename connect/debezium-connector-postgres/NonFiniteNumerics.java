@@ -18,6 +18,9 @@ import org.apache.kafka.connect.transforms.Transformation;
  * Kafka Connect's) lacks these values, and a null alone would say nothing; the archive's sinks read
  * the header and write the value back (the JSON Lines archive as the text {@code "NaN"}, an Iceberg
  * table in the column, or in {@code _cdc.nonfinite} where the column is a decimal).
+ *
+ * <p>A float's NaN or ±Infinity stays in its column and gets the same header: Kafka's JsonConverter
+ * writes it as text and reads that text back as 0.0, so that a sink behind JSON finds the value there.
  */
 public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Transformation<R> {
   public static final String HEADER = "dataingestion.nonfinite.";
@@ -37,9 +40,13 @@ public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Tran
         continue;
       }
       for (Field column : numerics.computeIfAbsent(row.schema(), NonFiniteNumerics::numericColumns)) {
-        String text = ExactValues.nonFinite(row.get(column));
+        Object value = row.get(column);
+        String text = value instanceof Double number ? nonFinite(number)
+            : value instanceof Float number ? nonFinite(number.doubleValue()) : ExactValues.nonFinite(value);
         if (text != null) {
-          row.put(column, null);
+          if (!(value instanceof Double || value instanceof Float)) {
+            row.put(column, null);  // a decimal's marker: no decimal holds it
+          }
           record.headers().addString(HEADER + image + "." + column.name(), text);
         }
       }
@@ -47,11 +54,17 @@ public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Tran
     return record;
   }
 
+  private static String nonFinite(double number) {
+    return Double.isFinite(number) ? null : Double.isNaN(number) ? "NaN" : number > 0 ? "Infinity" : "-Infinity";
+  }
+
   private static List<Field> numericColumns(Schema row) {
     List<Field> found = new ArrayList<>();
     for (Field field : row.fields()) {
       String name = field.schema().name();
-      if (Decimal.LOGICAL_NAME.equals(name) || "io.debezium.data.VariableScaleDecimal".equals(name)) {
+      Schema.Type type = field.schema().type();
+      if (Decimal.LOGICAL_NAME.equals(name) || "io.debezium.data.VariableScaleDecimal".equals(name)
+          || (name == null && (type == Schema.Type.FLOAT32 || type == Schema.Type.FLOAT64))) {
         found.add(field);
       }
     }

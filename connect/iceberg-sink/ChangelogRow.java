@@ -109,7 +109,11 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
     for (Field field : row.schema().fields()) {
       String special = nonFinite.get(field.name());
       if (special != null) {
-        if (Decimal.LOGICAL_NAME.equals(field.schema().name())) {
+        if (field.schema().type() == Schema.Type.FLOAT64) {
+          value.put(field.name(), Double.parseDouble(special));  // what Kafka's JSON made 0.0
+        } else if (field.schema().type() == Schema.Type.FLOAT32) {
+          value.put(field.name(), Float.parseFloat(special));
+        } else if (Decimal.LOGICAL_NAME.equals(field.schema().name())) {
           inDecimals = inDecimals == null ? new HashMap<>() : inDecimals;
           inDecimals.put(field.name(), special);
         } else {
@@ -226,6 +230,14 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
       case "io.debezium.time.Time" -> CLOCK.format(LocalTime.ofNanoOfDay(((Integer) value) * 1_000_000L));
       case "io.debezium.time.MicroTime" -> CLOCK.format(LocalTime.ofNanoOfDay((Long) value * 1000L));
       case "io.debezium.time.NanoTime" -> CLOCK.format(LocalTime.ofNanoOfDay((Long) value));
+      // Debezium writes a timestamptz's ±infinity as the words; Iceberg's sink parses the text as a
+      // timestamp and fails on them (stopping for every table): the type's largest and smallest
+      // value, as for a timestamp without time zone.
+      case ZONED_TIMESTAMP -> switch ((String) value) {
+        case "infinity" -> UTC.format(local(Long.MAX_VALUE, 1L).atOffset(ZoneOffset.UTC));
+        case "-infinity" -> UTC.format(local(Long.MIN_VALUE, 1L).atOffset(ZoneOffset.UTC));
+        default -> value;
+      };
       case VARIABLE_SCALE_DECIMAL -> {
         Struct decimal = (Struct) value;
         yield new BigDecimal(new BigInteger(decimal.getBytes("value")), decimal.getInt32("scale")).toPlainString();

@@ -14,6 +14,8 @@ from components import postgres_config as pgconf
 from components.capture import RESERVED
 from connectors import configs, smoke
 from tests.dataplane.conftest import tally
+from tests.dataplane.every_type import (EVERY_TYPE_TYPES, SNAPSHOT_ONLY, TYPE_CASES, every_type_statements,
+                                        same)
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import CAPTURE, SIGNAL, Pipeline, require_dataplane, stack_settings
 from tests.dataplane.postgres import PostgresServer
@@ -464,90 +466,8 @@ def test_tables_of_every_shape_leave_the_database_free_and_the_archive_exact(pip
     assert report.ok, report
 
 
-SNAPSHOT_ONLY = "in a snapshot: "
-# One column per case: PostgreSQL's type, a value, and that value as the default stack's archive
-# (typed JSON lines) must hold it. Where the archive cannot hold it yet, why (README, "What is captured").
-TYPE_CASES = [
-    ("numeric", "1.500", Decimal("1.500"), None),
-    ("numeric(10,2)", "12.30", Decimal("12.30"), None),
-    ("numeric", "'NaN'", "NaN", None),
-    ("numeric", "'-Infinity'", "-Infinity", None),
-    ("numeric", "'Infinity'", "Infinity", None),
-    ("numeric(10,2)", "'NaN'", "NaN", None),
-    ("numeric", "0.000", Decimal("0.000"), None),
-    ("money", "-0.01", Decimal("-0.01"), None),
-    ("real", "'NaN'", "NaN", None),
-    ("double precision", "'-Infinity'", "-Infinity", None),
-    ("smallint", "-32768", -32768, None),
-    ("bigint", "9223372036854775807", 9223372036854775807, None),
-    ("boolean", "true", True, None),
-    ("timestamp", "'2026-01-02 03:04:05.123456'", "2026-01-02T03:04:05.123456", None),
-    ("timestamp", "'infinity'", "infinity", None),
-    ("timestamp", "'-infinity'", "-infinity", None),
-    ("timestamptz", "'2026-01-02 03:04:05.123456+02'", "2026-01-02T01:04:05.123456Z", None),
-    ("timestamptz", "'-infinity'", "-infinity", None),
-    ("date", "'2026-01-02'", "2026-01-02", None),
-    ("date", "'0044-03-15 BC'", "-0043-03-15", None),  # ISO 8601's year -43 is 44 BC
-    ("date", "'1500-03-01'", "1500-03-01", None),  # Julian 1500-02-19: the JDBC driver's calendar
-    ("date", "'1582-10-10'", "1582-10-10", SNAPSHOT_ONLY + "the ten days Gregory skipped are not in the JDBC "
-                                           "driver's calendar: read by a snapshot, 1582-10-10 is 1582-10-20"),
-    ("date", "'infinity'", "infinity", None),
-    ("date", "'-infinity'", "-infinity", None),
-    ("time", "'23:59:59.999999'", "23:59:59.999999", None),
-    ("time", "'24:00:00'", "24:00:00", None),
-    ("timetz", "'10:00:00+02'", "08:00:00Z", None),
-    ("interval", "'1 year 2 months 3 days 04:05:06.789'", "P1Y2M3DT4H5M6.789S", None),
-    ("interval", "'178000000 years'", "P178000000Y0M0DT0H0M0S", None),
-    ("interval", "'-1 mon +2 days'", "P0Y-1M2DT0H0M0S", None),
-    ("bytea", "'\\x00ff'", "AP8=", None),
-    ("bytea", "''", "", None),
-    ("jsonb", "'{\"a\": [1, 2.50]}'", '{"a": [1, 2.50]}', None),
-    ("json", "'null'", "null", None),
-    ("uuid", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None),
-    ("int[]", "'{1,NULL,3}'", [1, None, 3], None),
-    ("text[]", "'{\"a b\",NULL}'", ["a b", None], None),
-    # A column declared int[][] is left out (shapes test); PostgreSQL lets one declared int[] hold more.
-    ("int[]", "'{{1,2},{3,4}}'", [[1, 2], [3, 4]], "Debezium reads no array of more than one dimension"),
-    ("sales.mood", "'happy'", "happy", None),
-    ("sales.positive", "5", 5, None),
-    ("bit(4)", "B'0101'", "BQ==", None),  # the bits, little-endian, in bytes; the declared length says 4
-    ("varbit", "B'0010'", "0010", None),
-    ("varbit(1)", "B'0'", "0", None),
-    ("inet", "'10.0.0.1/24'", "10.0.0.1/24", None),
-    ("cidr", "'::/0'", "::/0", None),
-    ("macaddr", "'08:00:2b:01:02:03'", "08:00:2b:01:02:03", None),
-    ("hstore", "'a=>1, b=>NULL'", '{"a":"1","b":null}', None),
-    ("int4range", "'[1,5)'", "[1,5)", None),
-    ("numrange", "'(1.5,2.5]'", "(1.5,2.5]", None),
-    ("tstzrange", "'empty'", "empty", None),
-    ("xml", "'<a>x</a>'", "<a>x</a>", None),
-    ("tsvector", "'fat cat'", "'cat' 'fat'", None),
-    ("char(3)", "'ab'", "ab ", None),
-    ("varchar(5)", "'abcde'", "abcde", None),
-    ("text", "'ü\u2028'", "ü\u2028", None),
-    ("point", "'(1.5,2)'", {"x": Decimal("1.5"), "y": Decimal("2.0"), "wkb": "AQEAAAAAAAAAAAD4PwAAAAAAAABA",
-                           "srid": None}, None),
-]
-
-
-EVERY_TYPE_TYPES = ("CREATE EXTENSION IF NOT EXISTS hstore; CREATE TYPE sales.mood AS ENUM ('sad', 'happy'); "
-                    "CREATE DOMAIN sales.positive AS int CHECK (VALUE > 0)")
 # The same row read twice: by the first snapshot (through the JDBC driver) and from the stream.
 EVERY_TYPE_TABLES = {"sales.every_type_snapshot": "r", "sales.every_type": "c"}
-
-
-def every_type_statements(table: str) -> list[str]:
-    """The table with a column per case, and its one row."""
-    columns = ", ".join(f"c{n} {kind}" for n, (kind, _, _, _) in enumerate(TYPE_CASES))
-    return [f"CREATE TABLE {table} (id int PRIMARY KEY, {columns})",
-            f"INSERT INTO {table} VALUES (1, {', '.join(value for _, value, _, _ in TYPE_CASES)})"]
-
-
-def same(found, expected) -> bool:
-    """Equal, and a decimal with the same scale: 1.500 is not 1.5."""
-    if isinstance(expected, Decimal):
-        return isinstance(found, Decimal) and found.as_tuple() == expected.as_tuple()
-    return type(found) is type(expected) and found == expected
 
 
 @pytest.mark.parametrize("table", EVERY_TYPE_TABLES)

@@ -23,6 +23,8 @@ from components import postgres_config as pgconf
 from connectors import configs, smoke
 from connectors.provider import root_cause
 from tests.dataplane.conftest import tally
+from tests.dataplane.every_type import (EVERY_TYPE_TYPES, NOT_IN_ICEBERG, SNAPSHOT_ONLY, TYPE_CASES,
+                                        every_type_statements, in_iceberg, same)
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import Pipeline, deployed, load_through, stack_settings
 
@@ -34,18 +36,21 @@ pytestmark = pytest.mark.minutes(11)
 
 
 EMPTIED = "inventory.emptied"
+EVERY_TYPE = "sales.every_type"
 
 
 @pytest.fixture(scope="module")
 def pipeline():
     # JSON with a schema in every record (whose size the limit test counts); Iceberg with avro is in test_avro.
     for running in deployed(stack_settings(brokers=3, archiveFormat="iceberg", exactlyOnceSource="true",
-                                           serialization="json")):
+                                           serialization="json", capture=["inventory", "sales"])):
         # The truncate test's changes, made at once: committed to Iceberg while the tests before it run.
         running.sql(f"CREATE TABLE {EMPTIED} (id int PRIMARY KEY, label text NOT NULL)")
         running.sql(f"INSERT INTO {EMPTIED} SELECT n, 'before ' || n FROM generate_series(1, 10) AS n")
         running.sql(f"TRUNCATE {EMPTIED}")
         running.sql(f"INSERT INTO {EMPTIED} VALUES (11, 'after'), (12, 'after')")
+        for statement in [EVERY_TYPE_TYPES, *every_type_statements(EVERY_TYPE, NOT_IN_ICEBERG)]:
+            running.sql(statement)
         yield running
 
 
@@ -232,3 +237,48 @@ def test_a_row_whose_schema_takes_it_over_max_record_bytes_stops_the_source_nami
     cause = root_cause(task["trace"])
     print(f"\nsource FAILED: {cause[:300]}")
     assert "cdc.inventory.customers" in cause and f"id={row}" in cause and "maxRecordBytes" in cause
+
+
+def test_one_row_of_every_type_in_its_iceberg_table(pipeline):
+    """The row of every type (tests/dataplane/every_type.py) in its Iceberg table: each value typed as
+    Iceberg can hold it, or one of the gaps README names (the same as in the JSON lines)."""
+    rows = wait_for(lambda: iceberg_values(pipeline, EVERY_TYPE) or None, 240, "the row of every type in Iceberg",
+                    pipeline.connect.log, 5)
+    row = rows[0]
+    cases = [(n, case) for n, case in enumerate(TYPE_CASES) if n not in NOT_IN_ICEBERG]
+    lost = [f"c{n}" for n, _ in cases if f"c{n}" not in row]
+    wrong = {f"c{n} {kind} {value}": f"holds {row[f'c{n}']!r}, not {in_iceberg(kind, value, expected)!r}"
+             for n, (kind, value, expected, _) in cases
+             if f"c{n}" in row and not same(row[f"c{n}"], in_iceberg(kind, value, expected))}
+    # The stream's gaps (a snapshot's are another table's, in test_capture).
+    gaps = {f"c{n} {kind} {value}" for n, (kind, value, _, gap) in cases if gap and not gap.startswith(SNAPSHOT_ONLY)}
+    print("\n".join(f"{case}: {found}" for case, found in wrong.items()))
+    tally(f"every type in Iceberg: committed {len(cases)} values, archived {len(cases) - len(lost)}, lost {len(lost)}, "
+          f"wrong {len(wrong)} (of them documented gaps: {len(wrong.keys() & gaps)} of {len(gaps)}), "
+          f"duplicates {len(rows) - 1}")
+    assert (lost, len(rows)) == ([], 1)
+    assert wrong.keys() == gaps, {case: found for case, found in wrong.items() if case not in gaps}
+    [decimal_nan] = [n for n, (kind, value, _, _) in cases if (kind, value) == ("numeric(10,2)", "'NaN'")]
+    assert row["_cdc"]["nonfinite"] == [(f"c{decimal_nan}", "NaN")]
+
+
+def iceberg_values(pipeline, table: str) -> list[dict]:
+    """The rows of a changelog table, each column as Python reads it, or where Python's types cannot
+    hold the value (a year before 1 or after 9999) as the number Iceberg stores (days, microseconds)."""
+    import pyarrow as pa
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        data = pipeline.iceberg_catalog().load_table(configs.iceberg_table(pipeline.archive.glue_database, table))
+    except NoSuchTableError:
+        return []
+    arrow = data.scan().to_arrow()
+    columns = {}
+    for name in arrow.column_names:
+        column = arrow.column(name)
+        try:
+            columns[name] = column.to_pylist()
+        except (OverflowError, ValueError):
+            stored = pa.int32() if pa.types.is_date(column.type) else pa.int64()
+            columns[name] = [("stored", number) for number in column.cast(stored).to_pylist()]
+    return [{name: values[i] for name, values in columns.items()} for i in range(arrow.num_rows)]
