@@ -5,7 +5,6 @@ import math
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
-import numpy
 
 SNAPSHOT_ONLY = "in a snapshot: "
 # One column per case: PostgreSQL's type, a value, and that value as the default stack's archive
@@ -101,9 +100,15 @@ NOT_IN_ICEBERG = frozenset(n for n, (kind, value, _, _) in enumerate(TYPE_CASES)
 LARGEST, SMALLEST = 2**63 - 1, -2**63  # microseconds: Iceberg's timestamp ends there
 
 
-def stored(day: str) -> tuple[str, int]:
-    """A date Python cannot hold, as Iceberg stores it: days since 1970-01-01, proleptic Gregorian."""
-    return "stored", int(numpy.datetime64(day, "D").astype(int))
+def stored(year: int, month: int, day: int) -> tuple[str, int]:
+    """A date Python cannot hold (ISO's year: 44 BC is -43), as Iceberg stores it: days since
+    1970-01-01 in the proleptic Gregorian calendar."""
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    of_era = shifted - era * 400
+    of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    of_era_days = of_era * 365 + of_era // 4 - of_era // 100 + of_year
+    return "stored", era * 146097 + of_era_days - 719468
 
 
 # Where an Iceberg table holds a case's value otherwise than the JSON lines do, by (type, literal):
@@ -121,7 +126,7 @@ ICEBERG_VALUES = {
     ("timestamptz", "'2026-01-02 03:04:05.123456+02'"): datetime(2026, 1, 2, 1, 4, 5, 123456, tzinfo=timezone.utc),
     ("timestamptz", "'-infinity'"): ("stored", SMALLEST),
     ("date", "'2026-01-02'"): date(2026, 1, 2),
-    ("date", "'0044-03-15 BC'"): stored("-0043-03-15"),
+    ("date", "'0044-03-15 BC'"): stored(-43, 3, 15),
     ("date", "'1500-03-01'"): date(1500, 3, 1),
     ("date", "'1582-10-10'"): date(1582, 10, 10),
     ("date", "'infinity'"): ("stored", 2**31 - 1),
