@@ -10,7 +10,7 @@ import base64
 
 from .k8s import jvm_heap, jvm_heap_options, jvm_memory_options, jvm_options
 from .kafka_config import KAFKA_VERSION, bootstrap_servers, max_message_bytes
-from .plugins import AVRO_CONVERTER, CLIENT_OVERRIDE_POLICY
+from .plugins import AVRO_CONVERTER, CLIENT_OVERRIDE_POLICY, SCHEMA_RESOLVER
 from .postgres_config import CDC_PASSWORD_KEY
 from .quantity import Memory
 from .settings import Settings
@@ -342,6 +342,8 @@ def avro_converters(settings: Settings, registry_url: str | None = None) -> dict
         "apicurio.registry.id-handler": "io.apicurio.registry.serde.Legacy4ByteIdHandler",
         "apicurio.registry.use-id": "contentId",
         "apicurio.registry.headers.enabled": "false",
+        # A schema looked up once, not once per record (the resolver's own cost: its source says why).
+        "apicurio.registry.schema-resolver": SCHEMA_RESOLVER,
     }
     return {
         **{setting: value

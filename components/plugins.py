@@ -174,14 +174,16 @@ APICURIO_CONVERTER_JARS: tuple[tuple[str, str, str, str], ...] = (
 
 # For serialization avro: keys and values through the registry, by Apicurio's converter (Confluent's
 # is not published to Maven Central). Beside its jars, compiled against them, ours: the converter
-# that registers Debezium's temporal and UUID columns as Avro logical types (connect/avro-converter/).
+# that registers Debezium's temporal and UUID columns as Avro logical types, and the schema resolver
+# that asks the registry's cache once per schema instead of once per record (connect/avro-converter/).
+SCHEMA_RESOLVER = "dataingestion.connect.avro.SchemaByIdentityResolver"
 AVRO_CONVERTER = Plugin(
     name="avro-converter",
-    version=f"{APICURIO_VERSION}+typed.1",
+    version=f"{APICURIO_VERSION}+typed.2",
     class_name="dataingestion.connect.avro.TypedAvroConverter",
     jars=tuple(Artifact(*row) for row in APICURIO_CONVERTER_JARS),
     compile_against=CONNECT_API,
-    sources=("TypedAvroConverter.java",),
+    sources=("TypedAvroConverter.java", "SchemaByIdentityResolver.java"),
     services=(("org.apache.kafka.connect.storage.Converter", "dataingestion.connect.avro.TypedAvroConverter"),),
 )
 
