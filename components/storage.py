@@ -70,8 +70,8 @@ def grown_claims(stateful_set: kubernetes.apps.v1.StatefulSet, name: str, namesp
                  size: Memory, storage: Storage, template: str = "data") -> list[kubernetes.core.v1.PersistentVolumeClaimPatch]:
     """The claims the StatefulSet `name` made of its template `template`, one per pod, asked for
     `size`: the claims of a first `up` already have it; a size raised later grows them, where the
-    StorageClass's provisioner can expand a volume. The API server refuses a smaller size (at preview,
-    in its dry run), naming the claim."""
+    StorageClass's provisioner can expand a volume. A smaller size VolumeSizes refuses at preview
+    (Pulumi's provider previews no patch); the API server would refuse it at `up`, naming each claim."""
     return [
         kubernetes.core.v1.PersistentVolumeClaimPatch(
             f"{name}-{template}-{ordinal}",
@@ -90,9 +90,9 @@ def shrunk(olds: dict[str, Any], news: dict[str, Any]) -> list[tuple[str, str]]:
     """(setting, why) for each volume size set smaller than the volumes it has: none can shrink."""
     problems = []
     for setting, new in news.items():
-        old = olds.get(setting)
         if setting.startswith("__"):  # the engine's own (__provider)
             continue
+        old = olds.get(setting)
         if isinstance(old, str) and isinstance(new, str) and Memory.parse(new) < Memory.parse(old):
             problems.append((setting, (
                 f"{setting} {new} is smaller than the {old} its volumes already have, and a volume cannot shrink "

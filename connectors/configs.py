@@ -134,7 +134,6 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
             f"INSERT INTO {pgconf.HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) "
             "ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at"
         ),
-        **_numerics(typed=settings.config.serialization == "avro" or settings.config.archive_format == "iceberg"),
         # An interval as ISO 8601 text (P1Y2M3DT4H5M6.789S): its months stay months, where a count of
         # microseconds would make them 30.4375 days each and overflow past 292,000 years.
         "interval.handling.mode": "string",
@@ -199,11 +198,12 @@ def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, st
         # Avro names hold letters, digits and _ only, and start with no digit: a column "Unit Price"
         # arrives as Unit_Price rather than stopping the source (the capture step leaves out a table
         # whose columns would then share a name).
-        return {"field.name.adjustment.mode": "avro",
-                "schema.name.adjustment.mode": "avro", **converters(settings, registry_url)}
+        return {"field.name.adjustment.mode": "avro", "schema.name.adjustment.mode": "avro",
+                **_numerics(typed=True), **converters(settings, registry_url)}
     if settings.config.archive_format != "iceberg":
-        return {}
+        return _numerics(typed=False)
     return {
+        **_numerics(typed=True),
         "transforms.recordSizeLimit.schemas.enable": "true",  # the schema is part of each record's size
         **JSON_WITH_SCHEMAS,
     }

@@ -153,10 +153,6 @@ def over(old_answers: list[tuple[dict[str, Any], Any]], graph) -> list[dict[str,
     return bodies
 
 
-def render(config: dict[str, str]):
-    return run_stack("dev", config)
-
-
 # Over the default stack as applied above (which its own test shows accepted whole).
 @pytest.mark.parametrize("applied", ["default"], indirect=True)
 @pytest.mark.parametrize("change", list(UPDATES))
@@ -164,7 +160,7 @@ def test_each_likely_update_is_taken_in_place_or_refused_by_the_server(applied, 
     server, answers = applied
     assert refusals(answers) == {}
     config, expected = UPDATES[change]
-    refused = refusals([(body, server.apply(body, dry_run=True)) for body in over(answers, render(config))])
+    refused = refusals([(body, server.apply(body, dry_run=True)) for body in over(answers, run_stack("dev", config))])
     print(f"\n{change}: {refused or 'every object updated in place'}")
     assert set(refused) == (expected or set()), refused
     # A smaller volume: the server's own refusal of each claim (the storage tier's VolumeSizes refuses
@@ -177,7 +173,7 @@ def test_each_likely_update_is_taken_in_place_or_refused_by_the_server(applied, 
 def test_a_new_image_of_each_tier_is_a_rolling_update_in_place(applied, tier, monkeypatch):
     server, answers = applied
     monkeypatch.setattr(IMAGES[tier], "example.invalid/upgraded:1.0")
-    bodies = over(answers, render({}))
+    bodies = over(answers, run_stack("dev", {}))
     changed = [body for body in bodies if "example.invalid/upgraded:1.0" in str(body)]
     assert changed, f"no object of {tier} takes its image from {IMAGES[tier]}"
     refused = refusals([(body, server.apply(body, dry_run=True)) for body in changed])
@@ -190,7 +186,7 @@ def test_a_raised_volume_size_grows_every_claim_and_keeps_the_stateful_set(appli
     server, answers = applied
     uid = {body["metadata"]["name"]: server.get(body)["metadata"]["uid"] for body, _ in answers
            if body["kind"] == "StatefulSet"}
-    bodies = over(answers, render({"kafkaStorage": "8Gi", "postgresStorage": "6Gi"}))
+    bodies = over(answers, run_stack("dev", {"kafkaStorage": "8Gi", "postgresStorage": "6Gi"}))
     assert refusals([(body, server.apply(body)) for body in bodies]) == {}
     namespace = next(body["metadata"]["namespace"] for body in bodies if body["kind"] == "StatefulSet")
     claims = {f"data-kafka-{n}": "8Gi" for n in range(3)} | {"data-postgres-0": "6Gi"}

@@ -21,24 +21,25 @@ public class SchemaByIdentityResolver<S, T> extends DefaultSchemaResolver<S, T> 
   // A topic holds a few live schema versions; older ones fall out first.
   private static final int SCHEMAS_PER_TOPIC = 32;
 
-  private final Map<String, Map<Object, SchemaLookupResult<S>>> resolved = new ConcurrentHashMap<>();
+  private final Map<String, Map<Identity, SchemaLookupResult<S>>> resolved = new ConcurrentHashMap<>();
 
   @Override
   public SchemaLookupResult<S> resolveSchema(Record<T> data) {
     if (!(data.payload() instanceof GenericContainer container) || !(data.metadata() instanceof KafkaSerdeMetadata kafka)) {
       return super.resolveSchema(data);
     }
-    Map<Object, SchemaLookupResult<S>> byIdentity = resolved.computeIfAbsent(
-        kafka.getTopic() + (kafka.isKey() ? "/key" : "/value"), topic -> new IdentityLru<>());
+    Map<Identity, SchemaLookupResult<S>> byIdentity = resolved.computeIfAbsent(
+        kafka.getTopic() + (kafka.isKey() ? "/key" : "/value"), topic -> new Lru<>());
+    Identity schema = new Identity(container.getSchema());
     synchronized (byIdentity) {
-      SchemaLookupResult<S> known = byIdentity.get(container.getSchema());
+      SchemaLookupResult<S> known = byIdentity.get(schema);
       if (known != null) {
         return known;
       }
     }
     SchemaLookupResult<S> found = super.resolveSchema(data);
     synchronized (byIdentity) {
-      byIdentity.put(container.getSchema(), found);
+      byIdentity.put(schema, found);
     }
     return found;
   }
@@ -49,28 +50,19 @@ public class SchemaByIdentityResolver<S, T> extends DefaultSchemaResolver<S, T> 
     super.reset();
   }
 
-  /** Keys by identity (Avro's Schema.hashCode walks the whole schema), least recently used out first. */
-  private static final class IdentityLru<V> extends LinkedHashMap<Object, V> {
-    IdentityLru() {
+  /** Least recently used out first. */
+  private static final class Lru<V> extends LinkedHashMap<Identity, V> {
+    Lru() {
       super(16, 0.75f, true);
     }
 
     @Override
-    public V get(Object key) {
-      return super.get(new Identity(key));
-    }
-
-    @Override
-    public V put(Object key, V value) {
-      return super.put(new Identity(key), value);
-    }
-
-    @Override
-    protected boolean removeEldestEntry(Map.Entry<Object, V> eldest) {
+    protected boolean removeEldestEntry(Map.Entry<Identity, V> eldest) {
       return size() > SCHEMAS_PER_TOPIC;
     }
   }
 
+  /** A schema by its identity: Avro's Schema.hashCode walks the whole schema. */
   private record Identity(Object of) {
     @Override
     public boolean equals(Object other) {

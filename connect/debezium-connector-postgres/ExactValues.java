@@ -31,7 +31,8 @@ import org.postgresql.util.PGobject;
  *       with ±infinity as the largest and smallest count (PostgreSQL keeps them the same way), where
  *       Debezium writes an arbitrary day. A first snapshot reads dates through the JDBC driver's
  *       Julian calendar; they are turned back into PostgreSQL's proleptic Gregorian ones, so that
- *       1582-10-10 and 44 BC arrive as in the stream.
+ *       1500-03-01 and 44 BC arrive as in the stream (not the ten days that calendar lacks,
+ *       1582-10-05 to 1582-10-14: the driver has already made them ten days later).
  *   <li>{@code varbit}: the bits as text ({@code "0010"}), where Debezium's bytes drop leading zeros
  *       and a varbit has no declared length to bring them back.
  *   <li>{@code numeric}, with {@code numerics=typed}: Debezium's decimal of the declared scale, or
@@ -134,31 +135,32 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
 
   /** A numeric as PostgreSQL writes it. */
   private static String text(RelationalColumn column, SpecialValueDecimal number) {
-    if (number.getDecimalValue().isPresent()) {
-      return number.getDecimalValue().get().toPlainString();
-    }
-    double special = number.toDouble();
-    return Double.isNaN(special) ? "NaN" : special > 0 ? "Infinity" : "-Infinity";
+    return number.getDecimalValue().isPresent() ? number.getDecimalValue().get().toPlainString()
+        : nonFinite(number.toDouble());
   }
 
-  /** What a numeric column's value is when it is not a number: NaN, Infinity, -Infinity; else null. */
-  static String nonFinite(Object value) {
-    if (value instanceof NonFiniteDecimal marker) {
-      return marker.text;
-    }
-    if (value instanceof NonFiniteStruct marker) {
-      return marker.text;
-    }
-    return null;
+  /** A float's NaN or ±Infinity as PostgreSQL writes it (NaN, Infinity, -Infinity); null if finite. */
+  static String nonFinite(double number) {
+    return Double.isFinite(number) ? null : Double.isNaN(number) ? "NaN" : number > 0 ? "Infinity" : "-Infinity";
   }
 
-  /** NaN or ±Infinity of a numeric of declared scale, on its way to NonFiniteNumerics. */
-  static final class NonFiniteDecimal extends BigDecimal {
-    final String text;
+  /** A numeric's NaN or ±Infinity, on its way to NonFiniteNumerics in the place of its decimal. */
+  interface NonFinite {
+    String text();
+  }
+
+  /** Of a numeric of declared scale. */
+  static final class NonFiniteDecimal extends BigDecimal implements NonFinite {
+    private final String text;
 
     NonFiniteDecimal(String text) {
       super(0);
       this.text = text;
+    }
+
+    @Override
+    public String text() {
+      return text;
     }
 
     @Override
@@ -172,15 +174,20 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
     }
   }
 
-  /** NaN or ±Infinity of an unconstrained numeric, on its way to NonFiniteNumerics. */
-  static final class NonFiniteStruct extends Struct {
-    final String text;
+  /** Of an unconstrained numeric. */
+  static final class NonFiniteStruct extends Struct implements NonFinite {
+    private final String text;
 
     NonFiniteStruct(Schema schema, String text) {
       super(schema);
       this.text = text;
       put(VariableScaleDecimal.SCALE_FIELD, 0);
       put(VariableScaleDecimal.VALUE_FIELD, new byte[] {0});
+    }
+
+    @Override
+    public String text() {
+      return text;
     }
 
     @Override

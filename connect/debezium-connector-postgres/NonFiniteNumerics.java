@@ -41,21 +41,18 @@ public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Tran
       }
       for (Field column : numerics.computeIfAbsent(row.schema(), NonFiniteNumerics::numericColumns)) {
         Object value = row.get(column);
-        String text = value instanceof Double number ? nonFinite(number)
-            : value instanceof Float number ? nonFinite(number.doubleValue()) : ExactValues.nonFinite(value);
+        String text = value instanceof ExactValues.NonFinite marker ? marker.text()
+            : value instanceof Double || value instanceof Float ? ExactValues.nonFinite(((Number) value).doubleValue())
+            : null;
         if (text != null) {
-          if (!(value instanceof Double || value instanceof Float)) {
-            row.put(column, null);  // a decimal's marker: no decimal holds it
+          if (value instanceof ExactValues.NonFinite) {
+            row.put(column, null);  // no decimal holds it
           }
           record.headers().addString(HEADER + image + "." + column.name(), text);
         }
       }
     }
     return record;
-  }
-
-  private static String nonFinite(double number) {
-    return Double.isFinite(number) ? null : Double.isNaN(number) ? "NaN" : number > 0 ? "Infinity" : "-Infinity";
   }
 
   private static List<Field> numericColumns(Schema row) {
