@@ -179,11 +179,11 @@ APICURIO_CONVERTER_JARS: tuple[tuple[str, str, str, str], ...] = (
 SCHEMA_RESOLVER = "dataingestion.connect.avro.SchemaByIdentityResolver"
 AVRO_CONVERTER = Plugin(
     name="avro-converter",
-    version=f"{APICURIO_VERSION}+typed.2",
+    version=f"{APICURIO_VERSION}+typed.3",
     class_name="dataingestion.connect.avro.TypedAvroConverter",
     jars=tuple(Artifact(*row) for row in APICURIO_CONVERTER_JARS),
     compile_against=CONNECT_API,
-    sources=("TypedAvroConverter.java", "SchemaByIdentityResolver.java"),
+    sources=("TypedAvroConverter.java", "SchemaByIdentityResolver.java", "Lru.java"),
     services=(("org.apache.kafka.connect.storage.Converter", "dataingestion.connect.avro.TypedAvroConverter"),),
 )
 

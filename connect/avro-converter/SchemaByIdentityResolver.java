@@ -4,7 +4,6 @@ import io.apicurio.registry.resolver.DefaultSchemaResolver;
 import io.apicurio.registry.resolver.SchemaLookupResult;
 import io.apicurio.registry.resolver.data.Record;
 import io.apicurio.registry.serde.data.KafkaSerdeMetadata;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.avro.generic.GenericContainer;
@@ -21,16 +20,16 @@ public class SchemaByIdentityResolver<S, T> extends DefaultSchemaResolver<S, T> 
   // A topic holds a few live schema versions; older ones fall out first.
   private static final int SCHEMAS_PER_TOPIC = 32;
 
-  private final Map<String, Map<Identity, SchemaLookupResult<S>>> resolved = new ConcurrentHashMap<>();
+  private final Map<String, Map<Lru.Identity, SchemaLookupResult<S>>> resolved = new ConcurrentHashMap<>();
 
   @Override
   public SchemaLookupResult<S> resolveSchema(Record<T> data) {
     if (!(data.payload() instanceof GenericContainer container) || !(data.metadata() instanceof KafkaSerdeMetadata kafka)) {
       return super.resolveSchema(data);
     }
-    Map<Identity, SchemaLookupResult<S>> byIdentity = resolved.computeIfAbsent(
-        kafka.getTopic() + (kafka.isKey() ? "/key" : "/value"), topic -> new Lru<>());
-    Identity schema = new Identity(container.getSchema());
+    Map<Lru.Identity, SchemaLookupResult<S>> byIdentity = resolved.computeIfAbsent(
+        kafka.getTopic() + (kafka.isKey() ? "/key" : "/value"), topic -> new Lru<>(SCHEMAS_PER_TOPIC));
+    Lru.Identity schema = new Lru.Identity(container.getSchema());
     synchronized (byIdentity) {
       SchemaLookupResult<S> known = byIdentity.get(schema);
       if (known != null) {
@@ -48,30 +47,5 @@ public class SchemaByIdentityResolver<S, T> extends DefaultSchemaResolver<S, T> 
   public void reset() {
     resolved.clear();
     super.reset();
-  }
-
-  /** Least recently used out first. */
-  private static final class Lru<V> extends LinkedHashMap<Identity, V> {
-    Lru() {
-      super(16, 0.75f, true);
-    }
-
-    @Override
-    protected boolean removeEldestEntry(Map.Entry<Identity, V> eldest) {
-      return size() > SCHEMAS_PER_TOPIC;
-    }
-  }
-
-  /** A schema by its identity: Avro's Schema.hashCode walks the whole schema. */
-  private record Identity(Object of) {
-    @Override
-    public boolean equals(Object other) {
-      return other instanceof Identity identity && identity.of == of;
-    }
-
-    @Override
-    public int hashCode() {
-      return System.identityHashCode(of);
-    }
   }
 }

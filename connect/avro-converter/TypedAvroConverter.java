@@ -124,19 +124,36 @@ public class TypedAvroConverter<T> extends AvroConverter<T> {
 
   /** AvroData whose schemas carry the logical types above. */
   static final class TypedAvroData extends AvroData {
+    // As many schemas as AvroData's own caches hold by default: every live table version, keys and values.
+    private static final int SCHEMAS = 1000;
+
     // AvroData caches the schemas it derives: each is annotated once, when first seen.
-    private final Set<Schema> annotated = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+    private final Map<Lru.Identity, Boolean> annotated = new Lru<>(SCHEMAS);
+
+    // A registered schema (annotated) → the same without the annotations this class adds. Apicurio's
+    // client parses a schema again whenever its cache refreshes and hands out a new object with the
+    // same content, so the copies are interned by content: AvroData's schema cache then always meets
+    // the very key it holds, instead of comparing two equal schemas field by field for every record.
+    private final Map<Lru.Identity, Schema> plain = new Lru<>(SCHEMAS);
+    private final Map<Schema, Schema> interned = new Lru<>(SCHEMAS);
 
     TypedAvroData(AvroDataConfig config) {
       super(config);
     }
 
-    // A registered schema (annotated) → the same without the annotations this class adds.
-    private final Map<Schema, Schema> plain = Collections.synchronizedMap(new IdentityHashMap<>());
-
     @Override
     public SchemaAndValue toConnectData(Schema schema, Object value, Integer version) {
-      return super.toConnectData(plain.computeIfAbsent(schema, s -> unannotated(s, new IdentityHashMap<>())), value, version);
+      return super.toConnectData(plain(schema), value, version);
+    }
+
+    private synchronized Schema plain(Schema registered) {
+      Lru.Identity key = new Lru.Identity(registered);
+      Schema copy = plain.get(key);
+      if (copy == null) {
+        copy = interned.computeIfAbsent(unannotated(registered, new IdentityHashMap<>()), fresh -> fresh);
+        plain.put(key, copy);
+      }
+      return copy;
     }
 
     /** A copy of `schema` without the logical types of LOGICAL_TYPES on Debezium's named types. */
@@ -190,10 +207,14 @@ public class TypedAvroConverter<T> extends AvroConverter<T> {
     @Override
     public Schema fromConnectSchema(org.apache.kafka.connect.data.Schema schema) {
       Schema avro = super.fromConnectSchema(schema);
-      if (avro != null && annotated.add(avro)) {
+      if (avro != null && firstSight(avro)) {
         annotate(avro, Collections.newSetFromMap(new IdentityHashMap<>()));
       }
       return avro;
+    }
+
+    private synchronized boolean firstSight(Schema avro) {
+      return annotated.put(new Lru.Identity(avro), Boolean.TRUE) == null;
     }
 
     private static void annotate(Schema schema, Set<Schema> seen) {
