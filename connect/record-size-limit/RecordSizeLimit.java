@@ -120,6 +120,17 @@ public final class RecordSizeLimit<R extends ConnectRecord<R>> implements Transf
     if (value instanceof String text) {
       return 6L * text.length() + 2;
     }
+    // Numbers and booleans by their longest JSON (-9223372036854775808, -1.7976931348623157E308,
+    // false): most columns are numbers, and writing each out as text only to count it is not free.
+    if (value instanceof Long || value instanceof Integer || value instanceof Short || value instanceof Byte) {
+      return 20;
+    }
+    if (value instanceof Double || value instanceof Float) {
+      return 26;
+    }
+    if (value instanceof Boolean) {
+      return 5;
+    }
     if (value instanceof Struct struct) {
       long total = 2;
       for (Field field : struct.schema().fields()) {
