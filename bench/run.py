@@ -176,6 +176,11 @@ class CpuSnapshot:
 OUTSIDE_THE_PIPELINE = ("load generator", "moto (S3 stand-in)")
 
 
+def events_per_core(cpu_s_per_million: float) -> int:
+    """The events per second one core carries at this cost."""
+    return round(1e6 / max(1e-9, cpu_s_per_million))
+
+
 def cpu_report(before: CpuSnapshot, after: CpuSnapshot, events: int, load: Load) -> dict:
     """Where the cores went between two snapshots, per million events: the pipeline's whole (Connect,
     the brokers, PostgreSQL, the registry) is the figure that travels between machines."""
@@ -194,7 +199,7 @@ def cpu_report(before: CpuSnapshot, after: CpuSnapshot, events: int, load: Load)
     pipeline = sum(cpu for name, cpu in process.items() if name not in OUTSIDE_THE_PIPELINE) * per_million
     return {
         "pipeline_cpu_s_per_million_events": round(pipeline, 1),
-        "events_per_s_per_core": round(1e6 / max(1e-9, pipeline)),
+        "events_per_s_per_core": events_per_core(pipeline),
         "seconds": round(elapsed, 1),
         "cores_used": round(sum(process.values()) / max(1e-9, elapsed), 2),
         "cpu_s_per_million_events": {name: round(cpu * per_million, 1)
@@ -344,10 +349,10 @@ def aggregate(args, runs: list[dict]) -> dict:
     duplicates = sum(run["completeness"]["duplicates"] for run in runs)
     within = all(m["within"] for run in runs for m in run["memory"].values())
     offered = args.rate or "full speed"
-    per_core = round(1e6 / max(1e-9, worst["pipeline_cpu_s_per_million_events"]))
     summary = (
-        f"CPU s per million events: pipeline worst {worst['pipeline_cpu_s_per_million_events']}, "
-        f"median {median['pipeline_cpu_s_per_million_events']} (about {per_core} events/s per core); "
+        f"CPU s per million events: pipeline worst {worst['pipeline_cpu_s_per_million_events']} "
+        f"(about {events_per_core(worst['pipeline_cpu_s_per_million_events'])} events/s per core), "
+        f"median {median['pipeline_cpu_s_per_million_events']}; "
         f"Connect worst {worst['connect_cpu_s_per_million_events']}, median {median['connect_cpu_s_per_million_events']}; "
         f"events/s: {worst['sink_records_per_s']} (sink, worst of {len(runs)}), median {median['sink_records_per_s']}; "
         f"source worst {worst['source_events_per_s']}, median {median['source_events_per_s']}; offered {offered}; "
