@@ -265,7 +265,8 @@ def main() -> int:
         print(f"run {index + 1}: {run['summary']}")
         print(f"  CPU s per million events: pipeline {run['cpu']['pipeline_cpu_s_per_million_events']}, "
               f"per process {run['cpu']['cpu_s_per_million_events']}; GC s: {run['cpu']['gc_s']}; "
-              f"topic bytes per event: {run['wire']['topic_bytes_per_event']}")
+              f"topic bytes per event: {run['wire']['topic_bytes_per_event']}, "
+              f"WAL bytes per event: {run['wire'].get('wal_bytes_per_event')}")
     print(results["summary"])
     return 0 if all(run["completeness"]["lost"] == 0 for run in runs) else 1
 
@@ -291,6 +292,7 @@ def run_once(args) -> dict:
             warm = warming.committed
         load = Load(pipeline.pg.dsn(), args.rate or None, args.seconds, None if args.rate else args.events)
         before = CpuSnapshot(pids)
+        wal_before = wal_position(pipeline)
         load_started = time.time()
         load.start()
         load.join()
@@ -304,10 +306,22 @@ def run_once(args) -> dict:
         sampler.stopped.set()
         results = measure(args, settings, load, load_started, load_ended, records, objects, dict(sampler.peak))
         results["cpu"] = cpu
-        results["wire"] = {"topic_bytes_per_event": round(wire / max(1, load.committed), 1)}
+        # What an archive outage costs per event in each buffer (components/buffer_config.py).
+        results["wire"] = {"topic_bytes_per_event": round(wire / max(1, load.committed), 1),
+                           "wal_bytes_per_event": round(wal_written(pipeline, wal_before) / max(1, load.burst), 1)}
         return results
     finally:
         pipeline.stop()
+
+
+def wal_position(pipeline: Pipeline) -> str:
+    [(lsn,)] = pipeline.sql("SELECT pg_current_wal_lsn()::text")
+    return lsn
+
+
+def wal_written(pipeline: Pipeline, since: str) -> int:
+    [(written,)] = pipeline.sql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint", since)
+    return written
 
 
 def wire_bytes(pipeline: Pipeline) -> int:
