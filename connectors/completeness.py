@@ -60,10 +60,12 @@ class Coverage:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # inclusive ranges, below `committed`
     archived_to: int = -1  # every offset from 0 up to here is archived
     earlier_incarnations: dict[str, int] = field(default_factory=dict)  # topic id → its objects
+    # Offsets Kafka removed (retention, deleted records) before the sink archived them: lost.
+    expired: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.gaps
+        return not self.gaps and self.expired is None
 
     @property
     def pending(self) -> int:
@@ -85,6 +87,10 @@ class Coverage:
             state += f"; GAP: offsets {missing}{more} are committed but in no object"
             if any(first < p.start for first, _ in self.gaps):
                 state += f" (Kafka no longer holds offsets below {p.start})"
+        if self.expired:
+            first, last = self.expired
+            state += (f"; LOST: offsets {first}–{last} were removed from Kafka (retention) before the sink "
+                      "archived them")
         if self.earlier_incarnations:
             state += "; also " + ", ".join(
                 f"{_count(count, 'object')} of an earlier topic (id {topic_id})"
@@ -119,6 +125,8 @@ def coverage(partition: Partition, objects: Iterable[ArchivedObject]) -> Coverag
     if expected < committed:
         result.gaps.append((expected, committed - 1))
     result.gaps = [(first, min(last, committed - 1)) for first, last in result.gaps if first < committed]
+    if partition.committed is not None and partition.start > partition.committed:
+        result.expired = (partition.committed, partition.start - 1)
     return result
 
 

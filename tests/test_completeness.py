@@ -59,3 +59,13 @@ def test_nothing_committed_yet_expects_nothing():
     for committed in (None, 0):
         covered = coverage(Partition("cdc.inventory.customers", 0, ID, committed, 0, 40), [])
         assert covered.ok and "nothing committed yet; 0 objects, 40 pending" in covered.describe()
+
+
+def test_records_removed_from_kafka_before_the_sink_archived_them_are_lost_and_named():
+    """The sink committed 300; Kafka's first offset is now 450 (retention, or records deleted):
+    offsets 300–449 were never archived and can no longer be."""
+    covered = coverage(partition(300, start=450, end=600), objects((0, 299)))
+    assert not covered.ok and covered.expired == (300, 449) and not covered.gaps
+    assert "LOST: offsets 300–449 were removed from Kafka (retention) before the sink archived them" in (
+        covered.describe())
+    assert coverage(partition(300, start=300, end=600), objects((0, 299))).ok  # archived exactly up to the start
