@@ -15,7 +15,7 @@ import psycopg
 WARN_SHARE = 0.5
 
 QUERY = """
-SELECT s.active, s.wal_status, s.safe_wal_size,
+SELECT s.active, s.wal_status, s.safe_wal_size, s.confirmed_flush_lsn::text, pg_current_wal_lsn()::text,
        pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained,
        pg_size_bytes(current_setting('max_slot_wal_keep_size') || CASE
            WHEN current_setting('max_slot_wal_keep_size') ~ '^-?[0-9]+$' THEN 'MB' ELSE '' END) AS keep
@@ -32,10 +32,17 @@ class SlotHealth:
     safe_wal_size: int | None = None  # bytes; None when the slot is not limited (or lost)
     retained: int | None = None  # bytes of WAL held back for the slot
     keep: int | None = None  # max_slot_wal_keep_size in bytes; negative: unlimited
+    confirmed: str | None = None  # the last position the source confirmed (an LSN)
+    current: str | None = None  # where the WAL is now
 
     @property
     def ok(self) -> bool:
         return self.exists and self.wal_status in ("reserved", "extended") and not self.at_risk
+
+    @property
+    def gap(self) -> str:
+        """The WAL the archive may miss once the slot is lost: from the source's last confirmed LSN on."""
+        return f"LSN {self.confirmed or 'unknown'} to {self.current}, in every captured table"
 
     @property
     def at_risk(self) -> bool:
@@ -56,7 +63,7 @@ class SlotHealth:
             text += (f" — LOST or about to be: the source cannot read past it. Drop it "
                      f"(`SELECT pg_drop_replication_slot('{self.slot}')` as the postgres user); the source then "
                      "snapshots the captured tables again (snapshotMode when_needed). Deletes made since its last "
-                     "position cannot be recovered (README: 'When something fails')")
+                     f"position ({self.gap}) cannot be recovered (README: 'When something fails')")
         elif self.at_risk:
             text += " — WARNING: the source is far behind; bring Kafka Connect back before the slot is lost"
         return text
@@ -74,5 +81,5 @@ def slot_health(dsn: str, slot: str, timeout: int = 10) -> SlotHealth:
         row = conn.execute(QUERY, (slot,)).fetchone()
     if row is None:
         return SlotHealth(slot, exists=False)
-    active, wal_status, safe, retained, keep = row
-    return SlotHealth(slot, True, bool(active), wal_status or "", safe, retained, keep)
+    active, wal_status, safe, confirmed, current, retained, keep = row
+    return SlotHealth(slot, True, bool(active), wal_status or "", safe, retained, keep, confirmed, current)
