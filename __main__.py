@@ -3,6 +3,7 @@
 import pulumi
 
 from components.archive import Archive
+from components.buffer_config import RATE
 from components.cdc import Connectors
 from components.cluster import Cluster, kubectl_hint
 from components.connect import Connect
@@ -12,7 +13,7 @@ from components.postgres import Postgres
 from components.schema_registry import SchemaRegistry
 from components.settings import load_settings
 from components.storage import Storage
-from connectors.configs import SOURCE_NAME, sink_name
+from connectors.configs import BUFFER_GUARD_NAME, SOURCE_NAME, sink_name
 
 settings = load_settings()  # every config problem is reported here, before any resource exists
 
@@ -55,9 +56,13 @@ pulumi.export(
     {
         "source": {"name": SOURCE_NAME, "state": connectors.source.state, "slot": connectors.source.slot},
         "sink": {"name": sink_name(settings), "state": connectors.sink.state},
+        "bufferGuard": {"name": BUFFER_GUARD_NAME, "state": connectors.buffer_guard.state},
         "serialization": settings.config.serialization,
     },
 )
+# What an archive outage the stack survives, losing nothing, at the rate it is built for.
+pulumi.export("outageWindow", {"eventsPerSecond": RATE, "seconds": round(connectors.outage_window.seconds),
+                               "text": connectors.outage_window.describe()})
 pulumi.export(
     "archive",
     {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix,

@@ -1,5 +1,5 @@
 """The connectors tier: the database side of `capture`, the Debezium source, the snapshot signal for
-tables added to `capture`, and the S3 sink, as resources of the stack."""
+tables added to `capture`, the archive sink, and the buffer guard, as resources of the stack."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from connectors import configs
 from connectors.capture_step import CaptureStep, SnapshotSignal
 from connectors.provider import KafkaConnector
 
+from . import buffer_config as bconf
 from . import postgres_config as pgconf
 from .archive import Archive
 from .cluster import Cluster
@@ -22,6 +23,8 @@ class Connectors(pulumi.ComponentResource):
     source: KafkaConnector
     snapshot_signal: SnapshotSignal
     sink: KafkaConnector
+    buffer_guard: KafkaConnector
+    outage_window: bconf.Window  # at the design rate, with empty volumes
 
     def __init__(
         self,
@@ -34,6 +37,10 @@ class Connectors(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("data-ingestion:connectors:Connectors", name, None, opts)
+        # How long the archive may be unreachable with nothing lost: Kafka's volumes, then the slot's WAL.
+        self.outage_window = bconf.configured_window(settings.config)
+        if warning := bconf.window_warning(settings.config):
+            pulumi.log.warn(warning, resource=self)
         # The provider talks to Connect from where `pulumi up` runs: the laptop, through the NodePort.
         url = connect.host_url
         auth = connect.rest_password.apply(lambda password: {"username": connect.rest_user, "password": password})
@@ -86,4 +93,15 @@ class Connectors(pulumi.ComponentResource):
                 parent=self, depends_on=[connect.stateful_set, connect.s3_credentials, *archive.sink_grants]
             ),
         )
-        self.register_outputs({"source": self.source.state, "sink": self.sink.state})
+        # Stops the source before any broker's volume fills, and resumes it when the archive is back.
+        self.buffer_guard = KafkaConnector(
+            configs.BUFFER_GUARD_NAME,
+            connect_url=url,
+            connector_name=configs.BUFFER_GUARD_NAME,
+            config=configs.buffer_guard(settings),
+            cluster_id=cluster_id,
+            connect_auth=auth,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[connect.stateful_set]),
+        )
+        self.register_outputs({"source": self.source.state, "sink": self.sink.state,
+                               "bufferGuard": self.buffer_guard.state})

@@ -22,9 +22,9 @@ HEADLESS_SERVICE = "kafka-headless"
 DATA_DIR = "/var/lib/kafka/data"
 # Kafka leans on the page cache, not its heap: half the container goes to the heap.
 HEAP_FRACTION = 0.5
-SEGMENT = Memory.mebibytes(256)
+SEGMENT = Memory.mebibytes(64)
 # Retention frees closed segments only: a volume that cannot hold a few of them fills up before
-# the first one of a busy partition closes.
+# the first one of a busy partition closes. (Change topics roll smaller ones: buffer_config.py.)
 MINIMUM_STORAGE = Memory.mebibytes(4 * SEGMENT.mib)
 JVM_OPTIONS = jvm_options(96, 48, 64, "-XX:InitiatingHeapOccupancyPercent=35")
 
@@ -126,7 +126,8 @@ def broker_properties(
         "background.threads": "4",
         "log.segment.bytes": str(SEGMENT.bytes),
         "log.retention.hours": "168",
-        "log.retention.check.interval.ms": "300000",
+        # Records deleted below an offset (the buffer guard's) free their segments at the next check.
+        "log.retention.check.interval.ms": "30000",
         "group.initial.rebalance.delay.ms": "0",
         "message.max.bytes": str(max_message_bytes(settings)),
         "replica.fetch.max.bytes": str(max_message_bytes(settings)),

@@ -118,6 +118,17 @@ S3_SINK = Plugin(
 RECORD_SIZE_LIMIT = own_plugin("record-size-limit", "dataingestion.connect.limits.RecordSizeLimit",
                                "RecordSizeLimit.java", "org.apache.kafka.connect.transforms.Transformation")
 
+# Keeps Kafka's volumes from filling while the archive is unreachable (components/buffer_config.py):
+# frees what the archive holds, then stops the source. Kafka has no bound on a broker's whole disk.
+BUFFER_GUARD = Plugin(
+    name="buffer-guard",
+    version="1.0.0",
+    class_name="dataingestion.connect.guard.BufferGuard",
+    compile_against=CONNECT_API,
+    sources=("BufferGuard.java", "BufferGuardTask.java"),
+    services=(("org.apache.kafka.connect.source.SourceConnector", "dataingestion.connect.guard.BufferGuard"),),
+)
+
 # Lets connectors override only the client settings the worker lists (Kafka ships only None,
 # Principal and All, and All lets a connector redirect its clients).
 CLIENT_OVERRIDE_POLICY = own_plugin("client-override-allowlist", "dataingestion.connect.policy.AllowlistOverridePolicy",
@@ -187,7 +198,7 @@ AVRO_CONVERTER = Plugin(
     services=(("org.apache.kafka.connect.storage.Converter", "dataingestion.connect.avro.TypedAvroConverter"),),
 )
 
-COMMON_PLUGINS = (DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, CLIENT_OVERRIDE_POLICY)
+COMMON_PLUGINS = (DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, BUFFER_GUARD, CLIENT_OVERRIDE_POLICY)
 ARCHIVE_SINKS = {"jsonl": S3_SINK, "iceberg": ICEBERG_SINK}
 CONVERTERS = {"json": (), "avro": (AVRO_CONVERTER,)}  # Kafka's JsonConverter ships with the worker
 # Every plugin the project declares, whichever archive format and serialization a stack chooses.

@@ -11,16 +11,19 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from components import buffer_config as bconf
 from components import connect_config as cconf
 from components import kafka_config as kconf
 from components import postgres_config as pgconf
 from components.capture import INTERNAL_SCHEMA
-from components.plugins import (CHANGELOG_ROW, DEBEZIUM_POSTGRES, EXACT_VALUES, ICEBERG_SINK, NON_FINITE_NUMERICS,
-                                RECORD_SIZE_LIMIT, S3_SINK)
+from components.plugins import (BUFFER_GUARD, CHANGELOG_ROW, DEBEZIUM_POSTGRES, EXACT_VALUES, ICEBERG_SINK,
+                                NON_FINITE_NUMERICS, RECORD_SIZE_LIMIT, S3_SINK)
 from components.quantity import Memory
 from components.settings import Settings
+from components.topology import CONNECT
 
 SOURCE_NAME = "postgres-source"
+BUFFER_GUARD_NAME = "buffer-guard"
 SINK_NAME = "s3-sink"  # archiveFormat jsonl: the name its committed offsets are kept under
 ICEBERG_SINK_NAME = "iceberg-sink"
 TOPIC_PREFIX = "cdc"
@@ -40,6 +43,7 @@ JSON_WITH_SCHEMAS = {
 ICEBERG_COMMIT_INTERVAL_MS = 30000
 # Change topics: enough partitions for the sink to spread over tasks later, few enough for 2 cores.
 TOPIC_PARTITIONS = 3
+CHANGE_SEGMENT_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -153,9 +157,16 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         # A change's Kafka timestamp is when the broker appended it: with source.ts_us (the commit
         # time) every archived record tells how long it took to reach Kafka.
         "topic.creation.default.message.timestamp.type": "LogAppendTime",
+        # A segment closes within the hour even on a quiet table: Kafka frees closed segments only, so
+        # what the archive holds can be given back when the buffer guard needs the room.
+        "topic.creation.default.segment.ms": str(CHANGE_SEGMENT_MS),
+        "topic.creation.default.segment.bytes": str(bconf.change_segment_bytes(settings.config)),
         # Throughput: large batches from the WAL reader, and a producer that batches and compresses.
         "max.batch.size": "8192",
         "max.queue.size": "65536",
+        # And by bytes: a source that cannot send (Kafka away) keeps reading the WAL until its queue
+        # is full, and 65,536 wide rows would not fit in the worker's heap.
+        "max.queue.size.in.bytes": str(cconf.connect_heap(settings).bytes // 8),
         "poll.interval.ms": "50",
         **cconf.client_overrides("producer", cconf.source_producer(settings)),
         # One limit, maxRecordBytes, end to end: a larger change stops the task here with its table
@@ -167,6 +178,30 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         "transforms.recordSizeLimit.max.bytes": str(limit - RECORD_FRAMING),
         **_typed_records(settings, registry_url),
         **_exactly_once(settings),
+    }
+
+
+def buffer_guard(settings: Settings, kafka_bootstrap: str | None = None, rest_url: str | None = None,
+                 rest_secrets_dir: str = cconf.REST_SECRETS_DIR) -> dict[str, str]:
+    """The connector that keeps Kafka's volumes from filling (components/buffer_config.py). It stops
+    the source through its own worker's REST API, with the header the readiness probe sends.
+    `kafka_bootstrap` and `rest_url`: where it finds the brokers and its worker (in the cluster, the defaults)."""
+    return {
+        "connector.class": BUFFER_GUARD.class_name,
+        "tasks.max": "1",
+        "bootstrap.servers": kafka_bootstrap or kconf.bootstrap_servers(settings),
+        "group": sink_group(sink_name(settings)),
+        "topics.regex": CHANGE_TOPIC_PATTERN,
+        "capacity.bytes": str(settings.config.kafka_storage.bytes),
+        "free.at": str(bconf.FREE_AT),
+        "stop.at": str(bconf.STOP_AT),
+        "resume.at": str(bconf.RESUME_AT),
+        "check.interval.ms": str(bconf.CHECK_INTERVAL_MS),
+        "connector": SOURCE_NAME,
+        "rest.url": rest_url or f"http://localhost:{CONNECT.ports['rest']}",
+        "rest.authorization.file": f"{rest_secrets_dir}/{cconf.REST_AUTHORIZATION_FILE}",
+        "report.topic": bconf.REPORT_TOPIC,
+        "report.replication.factor": str(settings.replication_factor),
     }
 
 

@@ -25,10 +25,11 @@ from components import postgres_config as pgconf
 from .capture_step import holds_rows, not_captured, published_tables
 from .completeness import Coverage, check_archive
 from .configs import (
-    ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table, is_change_topic, sink_group,
+    BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table, is_change_topic, sink_group,
 )
+from .buffers import buffers
 from .provider import root_cause
-from .slot import slot_health
+from .slot import SlotHealth, slot_health
 
 # The pipeline's own table, captured whatever `capture` names: the check touches no table of yours.
 MARKER_TABLE = pgconf.MARKER_TABLE
@@ -85,7 +86,7 @@ def status(endpoints: Endpoints) -> Report:
     the replication slot, and the archive's completeness per partition."""
     report = Report()
     _connectors_running(endpoints, report)
-    check_slot(endpoints, report)
+    check_buffers(endpoints, report, check_slot(endpoints, report))
     check_capture(endpoints, report)
     check_completeness(endpoints, report)
     return report
@@ -239,15 +240,34 @@ def _find_in_archive(endpoints: Endpoints, marker: str, since: datetime, timeout
                   f"{timeout:.0f}s; the sink writes an object every file.rotate.interval.ms — check {hint}")
 
 
-def check_slot(endpoints: Endpoints, report: Report) -> None:
+def check_slot(endpoints: Endpoints, report: Report) -> SlotHealth | None:
     if not endpoints.replication_slot:
-        return
+        return None
     try:
         health = slot_health(endpoints.postgres_dsn, endpoints.replication_slot)
     except psycopg.Error as error:
         report.failed(f"PostgreSQL: cannot read the replication slot: {error}".strip())
-        return
+        return None
     (report.passed if health.ok else report.failed)(health.describe())
+    return health
+
+
+def check_buffers(endpoints: Endpoints, report: Report, slot: SlotHealth | None) -> None:
+    """How long an archive outage from now would last before a change is lost, or that one is on."""
+    if slot is None or not slot.exists:
+        return
+    try:
+        found = buffers(endpoints.kafka_bootstrap, endpoints.postgres_dsn, slot)
+    except Exception as error:  # a line of the status, never the end of it
+        report.noted(f"buffers: cannot read the buffer guard's report or the WAL's rate: {error}")
+        return
+    if found is None:
+        report.noted(f"buffers: the buffer guard has not reported yet (connector {BUFFER_GUARD_NAME})")
+        return
+    if found.report.stopped:
+        report.failed(found.describe())
+    else:
+        (report.passed if found.ok else report.noted)(found.describe())
 
 
 def archive_coverage(endpoints: Endpoints) -> list[Coverage]:
@@ -272,7 +292,7 @@ def check_completeness(endpoints: Endpoints, report: Report) -> None:
 
 def _connectors_running(endpoints: Endpoints, report: Report) -> bool:
     healthy = True
-    for name in (SOURCE_NAME, endpoints.sink_name):
+    for name in (SOURCE_NAME, endpoints.sink_name, BUFFER_GUARD_NAME):
         try:
             response = requests.get(f"{endpoints.connect_url}/connectors/{name}/status", timeout=10,
                                     auth=endpoints.connect_auth)

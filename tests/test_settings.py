@@ -170,7 +170,7 @@ def test_max_record_bytes_is_kept_within_what_kafka_and_a_worker_can_carry(value
 
 @pytest.mark.parametrize(
     "key, value, minimum",
-    [("postgresStorage", "319Mi", "320Mi"), ("kafkaStorage", "1023Mi", "1Gi")],
+    [("postgresStorage", "319Mi", "320Mi"), ("kafkaStorage", "255Mi", "256Mi")],
 )
 def test_a_volume_too_small_to_start_on_is_refused_naming_the_minimum(key, value, minimum):
     [problem] = refused({key: value}).problems
@@ -179,7 +179,7 @@ def test_a_volume_too_small_to_start_on_is_refused_naming_the_minimum(key, value
 
 
 def test_the_smallest_volumes_are_accepted():
-    parse_settings("data-ingestion", "dev", {"postgresStorage": "320Mi", "kafkaStorage": "1Gi"})
+    parse_settings("data-ingestion", "dev", {"postgresStorage": "320Mi", "kafkaStorage": "256Mi"})
 
 
 @pytest.mark.parametrize(
