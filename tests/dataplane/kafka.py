@@ -120,12 +120,15 @@ TEST_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 class KafkaCluster:
     """`settings.brokers` combined broker+controller nodes on loopback."""
 
-    def __init__(self, settings: Settings, jit_options: str = TEST_JIT_OPTIONS):
+    def __init__(self, settings: Settings, jit_options: str = TEST_JIT_OPTIONS, volumes: bool = False):
         self.settings = settings
         self.jit_options = jit_options
+        self.volumes: list[Path] = []
         self.libs = kafka_libs()
         self.root = Path(tempfile.mkdtemp(prefix="di-kafka-"))
         self.log_config = _log_config(self.root)
+        if volumes:
+            self._mount_volumes()
         self.endpoints = []
         for _ in range(settings.brokers):
             internal, controller, external = free_port(), free_port(), free_port()
@@ -133,6 +136,26 @@ class KafkaCluster:
                 kconf.Endpoints("127.0.0.1", internal, "127.0.0.1", controller, "127.0.0.1", external, external)
             )
         self.processes: dict[int, subprocess.Popen] = {}
+
+    def _mount_volumes(self) -> None:
+        """A tmpfs of kafkaStorage's size under each broker's log directory: a full one fails the
+        broker as a full claim does."""
+        require(os.geteuid() == 0 and shutil.which("mount") is not None, "root, to mount a broker's own volume",
+                "run the test as root (CI does)")
+        size = self.settings.config.kafka_storage.bytes
+        for ordinal in range(self.settings.brokers):
+            directory = self.root / f"data-{ordinal}"
+            directory.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True)
+            self.volumes.append(directory)
+
+    def volume_use(self) -> dict[int, float]:
+        """Each broker's volume, the share in use (as `df` counts it)."""
+        use = {}
+        for ordinal, directory in enumerate(self.volumes):
+            found = os.statvfs(directory)
+            use[ordinal] = 1 - found.f_bavail / found.f_blocks
+        return use
 
     @property
     def bootstrap(self) -> str:
@@ -210,6 +233,9 @@ class KafkaCluster:
         for process in self.processes.values():
             process.wait(timeout=30)
         self.processes.clear()
+        for directory in self.volumes:
+            subprocess.run(["umount", "--lazy", str(directory)], check=False)
+        self.volumes.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -73,6 +73,8 @@ class Pipeline:
     with_s3_proxy: bool = False
     s3_proxy: FaultProxy | None = None
     jit_options: str = TEST_JIT_OPTIONS  # "" for the JVMs' own compilation, as make bench runs them
+    # Each broker's log directory on a filesystem of its own, kafkaStorage in size, as a claim is.
+    kafka_volumes: bool = False
     _read: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)  # each deployed resource's outputs
 
@@ -110,7 +112,7 @@ class Pipeline:
 
         self.plugin_dir = installed_plugins(plugins_for(self.settings.config.archive_format,
                                                         self.settings.config.serialization))
-        self.kafka = KafkaCluster(self.settings, self.jit_options).start()
+        self.kafka = KafkaCluster(self.settings, self.jit_options, self.kafka_volumes).start()
         self._before_connect()
         self.connect = ConnectWorker(self.settings, self.kafka, self.plugin_dir, self.secrets_dir).start()
 
@@ -124,7 +126,7 @@ class Pipeline:
         PostgreSQL and the bucket stay (the bucket is kept on destroy)."""
         self.connect.stop()
         self.kafka.stop()
-        self.kafka = KafkaCluster(self.settings, self.jit_options).start()
+        self.kafka = KafkaCluster(self.settings, self.jit_options, self.kafka_volumes).start()
         self._before_connect()
         self.connect = ConnectWorker(self.settings, self.kafka, self.plugin_dir, self.secrets_dir).start()
 
@@ -147,6 +149,10 @@ class Pipeline:
         excluded = self.state.get(CAPTURE, {}).get("excluded", ())
         return configs.debezium_source(settings or self.settings, database, secrets_dir=str(self.secrets_dir),
                                        registry_url=self.registry_url, excluded=excluded)
+
+    def buffer_guard_config(self) -> dict[str, str]:
+        return configs.buffer_guard(self.settings, kafka_bootstrap=self.kafka.bootstrap, rest_url=self.connect.url,
+                                    rest_secrets_dir=str(self.connect.rest_dir))
 
     @property
     def registry_url(self) -> str | None:
@@ -184,12 +190,13 @@ class Pipeline:
                 "revision": step["revision"]}
 
     def deploy_connectors(self) -> None:
-        """The database steps and both rendered connectors, created as `pulumi up` creates them
+        """The database steps and the rendered connectors, created as `pulumi up` creates them
         (through the SDK's provider host, in the program's order; the connectors at once): Check,
         then Create, which for a connector returns once it has stayed RUNNING."""
-        with ProviderHost() as host, ThreadPoolExecutor(2) as pool:
+        with ProviderHost() as host, ThreadPoolExecutor(3) as pool:
             self.state = dict([host.up(CAPTURE, self.capture_step(self.settings))])
-            wanted = {configs.SOURCE_NAME: self.source_config(), self.sink_name: self.sink_config()}
+            wanted = {configs.SOURCE_NAME: self.source_config(), self.sink_name: self.sink_config(),
+                      configs.BUFFER_GUARD_NAME: self.buffer_guard_config()}
             created = [pool.submit(host.up, name, self.declared(name, config, like=name))
                        for name, config in wanted.items()]
             self.state.update(future.result() for future in created)
@@ -221,22 +228,24 @@ class Pipeline:
         return updated
 
     # -- what reached S3 --------------------------------------------------------------------------
-    def s3_listing(self) -> dict[str, str]:
-        """Every archived object's key and ETag."""
+    def s3_listing(self, topic: str = "") -> dict[str, str]:
+        """Every archived object's key and ETag (of one topic's folder, if given)."""
         s3 = self.s3_client()
         found = {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive.bucket, Prefix=f"{self.archive.prefix}/"):
+        folder = f"{self.archive.prefix}/{topic}/" if topic else f"{self.archive.prefix}/"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.archive.bucket, Prefix=folder):
             found.update((item["Key"], item["ETag"]) for item in page.get("Contents", []))
         return found
 
     def s3_objects(self) -> list[str]:
         return list(self.s3_listing())
 
-    def s3_records(self) -> Iterator[dict[str, Any]]:
-        """Every archived record, in key order. An object is read and parsed once per ETag: the tests poll the
-        archive every few seconds, and moto serving it again competes with the pipeline for CPU."""
+    def s3_records(self, topic: str = "") -> Iterator[dict[str, Any]]:
+        """Every archived record (of one topic, if given), in key order. An object is read and parsed once per
+        ETag: the tests poll the archive every few seconds, and moto serving it again competes with the
+        pipeline for CPU."""
         s3 = self.s3_client()
-        for key, etag in self.s3_listing().items():
+        for key, etag in self.s3_listing(topic).items():
             if (key, etag) not in self._read:
                 body = s3.get_object(Bucket=self.archive.bucket, Key=key, IfMatch=etag)["Body"].read()
                 self._read[key, etag] = [{**record, "_object": key} for record in archived_records(key, body)]
@@ -312,6 +321,12 @@ class Pipeline:
         self.kafka.kill(node)
         time.sleep(10)
         self.kafka.restart_node(node)
+
+    def source_state(self) -> str:
+        """The source connector's state as Connect reports it (RUNNING, PAUSED, FAILED...)."""
+        status = requests.get(f"{self.connect.url}/connectors/{configs.SOURCE_NAME}/status", timeout=10,
+                              auth=self.connect.auth).json()
+        return status["connector"]["state"]
 
     def failed_source_task(self) -> dict[str, Any] | None:
         """The source's task 0 if it is FAILED, else None."""
@@ -395,11 +410,13 @@ def load_through(pipeline: Pipeline, label: str, fault, rows: int, pause: float 
 
 # -- a fault under load, and what it cost: for the fault tests of either serialization -------------
 ROWS = 3000
+LOAD_TOPIC = configs.change_topic("inventory.customers")
 
 
 def archived(pipeline: Pipeline, label: str) -> Counter:
+    """The load's rows labelled `label` in the archive: how often each was archived as a row."""
     emails = Counter()
-    for record in pipeline.s3_records():
+    for record in pipeline.s3_records(LOAD_TOPIC):
         after = (record["value"] or {}).get("after") or {}
         if str(after.get("email", "")).startswith(f"{label}-") and record["value"]["op"] in ("c", "r"):
             emails[after["email"]] += 1
