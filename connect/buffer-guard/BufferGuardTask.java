@@ -102,6 +102,9 @@ public final class BufferGuardTask extends SourceTask {
     return BufferGuard.VERSION;
   }
 
+  /** A change partition's first and end offsets, and the sink's committed one (null before its first). */
+  record Offsets(long first, long end, Long committed) { }
+
   /** One broker's log volume as the guard sees it. */
   record Volume(int broker, long used, long changeBytes, long unarchived, long records, long written) {
     /** What a change record takes on this volume, on average over what it holds now. */
@@ -117,7 +120,8 @@ public final class BufferGuardTask extends SourceTask {
       Thread.currentThread().interrupt();
     } catch (Exception failure) {
       // A broker restarting or a slow answer: the next round looks again.
-      LOG.warn("Buffer guard: could not read Kafka's log volumes this round ({}); looking again in {} ms",
+      LOG.warn("Buffer guard: this round failed ({}); looking again in {} ms. While it fails, nothing stops the "
+          + "source before a Kafka volume fills: check the brokers and this worker's REST API.",
           failure.toString(), settings.get(BufferGuard.INTERVAL));
     }
   }
@@ -133,7 +137,7 @@ public final class BufferGuardTask extends SourceTask {
     admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).forEach(node -> brokers.add(node.id()));
     Map<Integer, Map<String, LogDirDescription>> dirs =
         admin.describeLogDirs(brokers).allDescriptions().get(30, TimeUnit.SECONDS);
-    Map<TopicPartition, Long[]> offsets = offsets(dirs);
+    Map<TopicPartition, Offsets> offsets = offsets(dirs);
     List<Volume> volumes = new ArrayList<>();
     for (Map.Entry<Integer, Map<String, LogDirDescription>> broker : dirs.entrySet()) {
       volumes.add(volume(broker.getKey(), broker.getValue(), capacity, offsets));
@@ -168,7 +172,7 @@ public final class BufferGuardTask extends SourceTask {
   }
 
   /** Each change partition's first, end and committed offsets. */
-  private Map<TopicPartition, Long[]> offsets(Map<Integer, Map<String, LogDirDescription>> dirs) throws Exception {
+  private Map<TopicPartition, Offsets> offsets(Map<Integer, Map<String, LogDirDescription>> dirs) throws Exception {
     Map<TopicPartition, OffsetSpec> earliest = new HashMap<>();
     for (Map<String, LogDirDescription> broker : dirs.values()) {
       for (LogDirDescription dir : broker.values()) {
@@ -179,7 +183,7 @@ public final class BufferGuardTask extends SourceTask {
         }
       }
     }
-    Map<TopicPartition, Long[]> found = new HashMap<>();
+    Map<TopicPartition, Offsets> found = new HashMap<>();
     if (earliest.isEmpty()) {
       return found;
     }
@@ -191,8 +195,8 @@ public final class BufferGuardTask extends SourceTask {
         .partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
     for (TopicPartition partition : earliest.keySet()) {
       OffsetAndMetadata archived = committed.get(partition);
-      found.put(partition, new Long[] {first.get(partition).offset(), end.get(partition).offset(),
-          archived == null ? null : archived.offset()});
+      found.put(partition, new Offsets(first.get(partition).offset(), end.get(partition).offset(),
+          archived == null ? null : archived.offset()));
     }
     return found;
   }
@@ -203,7 +207,7 @@ public final class BufferGuardTask extends SourceTask {
    * enforce a claim's size), it is what the replicas take, against the declared size.
    */
   static Volume volume(int broker, Map<String, LogDirDescription> dirs, long capacity,
-      Map<TopicPartition, Long[]> offsets) {
+      Map<TopicPartition, Offsets> offsets) {
     long replicas = 0;
     long filesystem = 0;
     long changeBytes = 0;
@@ -218,12 +222,12 @@ public final class BufferGuardTask extends SourceTask {
       for (Map.Entry<TopicPartition, ReplicaInfo> replica : dir.replicaInfos().entrySet()) {
         long size = replica.getValue().size();
         replicas += size;
-        Long[] offset = offsets.get(replica.getKey());
+        Offsets offset = offsets.get(replica.getKey());
         if (offset != null) {
           changeBytes += size;
-          unarchived += unarchivedShare(size, offset[0], offset[1], offset[2]);
-          records += offset[1] - offset[0];
-          written += offset[1];
+          unarchived += unarchivedShare(size, offset);
+          records += offset.end() - offset.first();
+          written += offset.end();
         }
       }
     }
@@ -231,12 +235,13 @@ public final class BufferGuardTask extends SourceTask {
   }
 
   /** The bytes of a partition above the sink's committed offset, by the share of its records there. */
-  static long unarchivedShare(long size, long first, long end, Long committed) {
-    if (end <= first) {
+  static long unarchivedShare(long size, Offsets offset) {
+    if (offset.end() <= offset.first()) {
       return 0;
     }
-    long from = committed == null ? first : Math.max(first, Math.min(end, committed));
-    return Math.round((double) size * (end - from) / (end - first));
+    long from = offset.committed() == null ? offset.first()
+        : Math.max(offset.first(), Math.min(offset.end(), offset.committed()));
+    return Math.round((double) size * (offset.end() - from) / (offset.end() - offset.first()));
   }
 
   /**
@@ -268,11 +273,11 @@ public final class BufferGuardTask extends SourceTask {
     lastAt = now;
   }
 
-  private void freeArchived(Map<TopicPartition, Long[]> offsets, Volume fullest, double share) throws Exception {
+  private void freeArchived(Map<TopicPartition, Offsets> offsets, Volume fullest, double share) throws Exception {
     Map<TopicPartition, RecordsToDelete> archived = new HashMap<>();
     offsets.forEach((partition, offset) -> {
-      if (offset[2] != null && offset[2] > offset[0]) {
-        archived.put(partition, RecordsToDelete.beforeOffset(Math.min(offset[2], offset[1])));
+      if (offset.committed() != null && offset.committed() > offset.first()) {
+        archived.put(partition, RecordsToDelete.beforeOffset(Math.min(offset.committed(), offset.end())));
       }
     });
     if (!freeing) {
