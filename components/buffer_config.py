@@ -97,7 +97,7 @@ def window_warning(config: StackConfig) -> str | None:
 
 def duration(seconds: float) -> str:
     if seconds == float("inf"):
-        return "no end (nothing is written)"
+        return "no end"
     minutes = int(seconds // 60)
     if minutes < 1:
         return f"{int(seconds)} s"

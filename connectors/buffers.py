@@ -106,6 +106,8 @@ class Buffers:
             return (f"buffers: the buffer guard STOPPED the source ({use}): changes wait in PostgreSQL's WAL, which "
                     f"the slot holds for {bconf.duration(self.window.wal_seconds)} more at {_mib(self.wal_rate)}/s; "
                     "bring the archive back (S3, the sink connector) and the guard resumes the source" + stale)
+        if self.window.seconds == float("inf"):
+            return f"buffers: no change is being written, so an archive outage now loses nothing ({use})" + stale
         return (f"buffers: an archive outage from now loses nothing for {self.window.describe()} at the current "
                 f"rate ({rates}; {use})" + stale)
 

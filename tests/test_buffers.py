@@ -108,4 +108,4 @@ def test_status_says_the_source_is_stopped_and_how_long_the_wal_lasts():
 def test_no_changes_flowing_means_no_end():
     found = Buffers(report(rate=0), SLOT, wal_rate=0)
     assert found.window.seconds == float("inf") and found.ok
-    assert "no end" in found.describe(now=1001)
+    assert "no change is being written, so an archive outage now loses nothing" in found.describe(now=1001)

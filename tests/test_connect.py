@@ -214,7 +214,8 @@ def test_an_iceberg_stack_installs_icebergs_sink_and_creates_its_control_topic_f
     installer, control_topic = spec["initContainers"]
     manifest = graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"][MANIFEST]
     installed = {line.split("\t")[0] for line in manifest.splitlines() if not line.startswith("#")}
-    assert installed == {"debezium-connector-postgres", "record-size-limit", "client-override-allowlist", "iceberg-sink"}
+    assert installed == {"debezium-connector-postgres", "record-size-limit", "buffer-guard", "client-override-allowlist",
+                         "iceberg-sink"}
     jars = [line.split("\t") for line in manifest.splitlines() if "\tjar\t" in line]
     assert len(jars) == len(ICEBERG_SINK.jars) > 80
     assert any(path.startswith("org/apache/iceberg/iceberg-kafka-connect/1.12.0/") for _, _, path, _ in jars)
@@ -243,7 +244,8 @@ def test_every_plugin_is_pinned_with_a_checksum():
     entries = [line.split("\t") for line in manifest.splitlines() if not line.startswith("#")]
     names = {plugin.name for plugin in PLUGINS}
     assert {entry[0] for entry in entries} == names == {"debezium-connector-postgres", "s3-sink", "record-size-limit",
-                                                        "client-override-allowlist", "iceberg-sink", "avro-converter"}
+                                                        "buffer-guard", "client-override-allowlist", "iceberg-sink",
+                                                        "avro-converter"}
     downloads = [entry for entry in entries if entry[1] in ("archive", "jar", "classpath")]
     assert len({(plugin, path) for plugin, _, path, _ in downloads}) == len(downloads), "declared once per plugin"
     assert downloads

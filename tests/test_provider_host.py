@@ -11,12 +11,12 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 
-from connectors.configs import ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME
+from connectors.configs import BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME
 from tests.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
 
 VOLUME_SIZES = "volume-sizes"  # the storage tier's: a kept volume's size never shrinks
 
-CONNECTORS = (SOURCE_NAME, SINK_NAME)
+CONNECTORS = (SOURCE_NAME, SINK_NAME, BUFFER_GUARD_NAME)
 DATABASE_STEPS = ("capture", "snapshot-signal")
 
 
@@ -110,7 +110,7 @@ def test_an_iceberg_stack_s_fresh_preview_passes_check_and_diff_without_calling_
     iceberg = {"archiveFormat": "iceberg", "exactlyOnceSource": "true"}
     fresh, later = (recorded_connectors(fresh_preview=True, config=iceberg),
                     recorded_connectors(fresh_preview=False, config=iceberg))
-    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG_SINK_NAME, *DATABASE_STEPS, VOLUME_SIZES}
+    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG_SINK_NAME, BUFFER_GUARD_NAME, *DATABASE_STEPS, VOLUME_SIZES}
     assert fresh[ICEBERG_SINK_NAME]["config"] == rpc.UNKNOWN
     for name in (SOURCE_NAME, ICEBERG_SINK_NAME):
         checked = host.check(name, {}, at(connect.url, fresh[name]))

@@ -82,7 +82,8 @@ def test_no_secret_value_is_rendered(tmp_path, graph):
         assert secret not in text
     assert "<redacted>" in text
     connectors = json.loads((tmp_path / "dev" / "connectors.json").read_text())
-    assert set(connectors) == {"postgres-source", "s3-sink" if graph.outputs["archive"]["format"] == "jsonl" else "iceberg-sink"}
+    assert set(connectors) == {"postgres-source", "s3-sink" if graph.outputs["archive"]["format"] == "jsonl" else "iceberg-sink",
+                               "buffer-guard"}
 
 
 def test_checkov_finds_nothing_beyond_the_justified_skips(tmp_path, graph):

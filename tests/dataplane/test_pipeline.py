@@ -38,7 +38,8 @@ def pipeline():
 
 
 def test_each_connector_config_passes_connects_own_validation(pipeline):
-    for name, config in ((configs.SOURCE_NAME, pipeline.source_config()), (configs.SINK_NAME, pipeline.sink_config())):
+    for name, config in ((configs.SOURCE_NAME, pipeline.source_config()), (configs.SINK_NAME, pipeline.sink_config()),
+                         (configs.BUFFER_GUARD_NAME, pipeline.buffer_guard_config())):
         response = requests.put(
             f"{pipeline.connect.url}/connector-plugins/{config['connector.class']}/config/validate",
             json={**config, "name": name}, timeout=60, auth=pipeline.connect.auth,
@@ -88,11 +89,12 @@ def test_the_smoke_check_follows_a_marker_row_to_s3_and_checks_the_slot_and_the_
     report = smoke.check(pipeline.endpoints())
     print(report)
     assert report.ok, str(report)
-    assert report.lines[4].startswith("✔ S3: in s3://")
-    assert report.lines[5].startswith("✔ Kafka: the TRUNCATE of cdc.marker in cdc.cdc.marker partition ")
-    assert report.lines[6].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
-    assert report.lines[7].startswith("✔ capture: every published table with rows has its topic")
-    archive = report.lines[8:]  # a line per partition of each change topic
+    assert [line.split(" ")[2] for line in report.lines[:3]] == ["postgres-source", "s3-sink", "buffer-guard"]
+    assert report.lines[5].startswith("✔ S3: in s3://")
+    assert report.lines[6].startswith("✔ Kafka: the TRUNCATE of cdc.marker in cdc.cdc.marker partition ")
+    assert report.lines[7].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
+    assert report.lines[8].startswith("✔ capture: every published table with rows has its topic")
+    archive = report.lines[9:]  # a line per partition of each change topic
     topics = ["cdc.cdc.marker", "cdc.inventory.customers", "cdc.inventory.orders"]
     assert len(archive) == len(topics) * configs.TOPIC_PARTITIONS
     assert sorted({line.split(" ")[2] for line in archive}) == topics, archive
@@ -102,7 +104,9 @@ def test_make_status_reads_the_same_health_without_writing(pipeline):
     report = smoke.status(pipeline.endpoints())
     print(report)
     assert report.ok, str(report)
-    assert [line.split(" ")[1] for line in report.lines[:3]] == ["connector", "connector", "replication"]
+    assert [line.split(" ")[1] for line in report.lines[:4]] == ["connector", "connector", "connector", "replication"]
+    # How long an archive outage from now would be survived, from the buffer guard's report.
+    assert report.lines[4].startswith("✔ buffers: ") and "loses nothing" in report.lines[4], report.lines[4]
 
 
 def archived_names(pipeline, prefix):
