@@ -126,8 +126,10 @@ def broker_properties(
         "background.threads": "4",
         "log.segment.bytes": str(SEGMENT.bytes),
         "log.retention.hours": "168",
-        # Records deleted below an offset (the buffer guard's) free their segments at the next check.
-        "log.retention.check.interval.ms": "30000",
+        # Records deleted below an offset (the buffer guard's) free their segments at the next check,
+        # and the files go 5 s later (Kafka's default waits a minute, while the volume goes on filling).
+        "log.retention.check.interval.ms": "10000",
+        "log.segment.delete.delay.ms": "5000",
         "group.initial.rebalance.delay.ms": "0",
         "message.max.bytes": str(max_message_bytes(settings)),
         "replica.fetch.max.bytes": str(max_message_bytes(settings)),
