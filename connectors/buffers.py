@@ -14,7 +14,7 @@ import psycopg
 
 from components import buffer_config as bconf
 
-from .slot import SlotHealth
+from .slot import SlotHealth, size_text
 
 WAL_SAMPLE_SECONDS = 3.0
 
@@ -98,14 +98,15 @@ class Buffers:
     def describe(self, now: float | None = None) -> str:
         fullest = self.report.fullest
         use = (f"fullest Kafka volume {fullest['used'] / self.report.capacity:.0%} of kafkaStorage, "
-               f"{_mib(fullest['unarchived'])} not archived yet")
-        rates = (f"{_mib(self.report.change_bytes_per_second)}/s into Kafka, {_mib(self.wal_rate)}/s of WAL")
+               f"{size_text(fullest['unarchived'])} not archived yet")
+        rates = f"{size_text(self.report.change_bytes_per_second)}/s into Kafka, {size_text(self.wal_rate)}/s of WAL"
         age = (now or time.time()) - self.report.at
         stale = f"; the guard last looked {age:.0f} s ago" if age > 3 * bconf.CHECK_INTERVAL_MS / 1000 else ""
         if self.report.stopped:
             return (f"buffers: the buffer guard STOPPED the source ({use}): changes wait in PostgreSQL's WAL, which "
-                    f"the slot holds for {bconf.duration(self.window.wal_seconds)} more at {_mib(self.wal_rate)}/s; "
-                    "bring the archive back (S3, the sink connector) and the guard resumes the source" + stale)
+                    f"the slot holds for {bconf.duration(self.window.wal_seconds)} more at "
+                    f"{size_text(self.wal_rate)}/s; bring the archive back (S3, the sink connector) and the guard "
+                    "resumes the source" + stale)
         if self.window.seconds == float("inf"):
             return f"buffers: no change is being written, so an archive outage now loses nothing ({use})" + stale
         return (f"buffers: an archive outage from now loses nothing for {self.window.describe()} at the current "
@@ -117,8 +118,3 @@ def buffers(bootstrap: str, dsn: str, slot: SlotHealth) -> Buffers | None:
     if report is None:
         return None
     return Buffers(report, slot, wal_bytes_per_second(dsn))
-
-
-def _mib(count: float) -> str:
-    return f"{count / 2**20:.1f} MiB"
-

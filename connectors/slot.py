@@ -54,11 +54,11 @@ class SlotHealth:
             return (f"replication slot {self.slot} does not exist: the source creates it when it starts; "
                     "if it was dropped or lost, changes made meanwhile are not in the archive (README: 'When "
                     "something fails')")
-        held = "no WAL (its position is gone)" if self.retained is None else f"{_size(self.retained)} of WAL"
+        held = "no WAL (its position is gone)" if self.retained is None else f"{size_text(self.retained)} of WAL"
         text = (f"replication slot {self.slot}: {'active' if self.active else 'INACTIVE'}, "
                 f"wal_status {self.wal_status}, holding {held}")
         if self.safe_wal_size is not None:
-            text += f", {_size(self.safe_wal_size)} more before it is invalidated"
+            text += f", {size_text(self.safe_wal_size)} more before it is invalidated"
         if self.wal_status in ("unreserved", "lost"):
             text += (f" — LOST or about to be: the source cannot read past it. Drop it "
                      f"(`SELECT pg_drop_replication_slot('{self.slot}')` as the postgres user); the source then "
@@ -69,7 +69,7 @@ class SlotHealth:
         return text
 
 
-def _size(count: int) -> str:
+def size_text(count: int) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(count) >= size:
             return f"{count / size:.1f} {unit}"

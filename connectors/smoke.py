@@ -25,7 +25,8 @@ from components import postgres_config as pgconf
 from .capture_step import holds_rows, not_captured, published_tables
 from .completeness import Coverage, check_archive
 from .configs import (
-    BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table, is_change_topic, sink_group,
+    BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table,
+    is_change_topic, sink_group,
 )
 from .buffers import buffers
 from .provider import root_cause
