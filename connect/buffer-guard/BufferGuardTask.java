@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -42,6 +43,10 @@ import org.slf4j.LoggerFactory;
 /** The guard's one task: a round every {@code check.interval.ms}, and no record ever. */
 public final class BufferGuardTask extends SourceTask {
   private static final Logger LOG = LoggerFactory.getLogger(BufferGuardTask.class);
+  /** The broker's retention check (10 s) and segment delete delay (5 s), with a margin. */
+  private static final long FREED_SEGMENTS_GONE_MS = 20_000;
+  /** Long enough to even out the source's batches, short enough to follow a load that changes. */
+  private static final long RATE_WINDOW_MS = 20_000;
   private Map<String, Object> settings;
   private Pattern topics;
   private Admin admin;
@@ -52,8 +57,13 @@ public final class BufferGuardTask extends SourceTask {
   private boolean started;
   private boolean freeing;
   private long lastAt;
-  private Map<Integer, Long> lastWritten = Map.of();
-  private double bytesPerSecond;
+  private long lastFreedAt;
+  private Map<TopicPartition, Offsets> lastOffsets = Map.of();
+  private Map<Integer, Map<TopicPartition, Long>> lastSizes = Map.of();
+  /** What a record of each change partition takes on disk: tables' rows differ in width a hundredfold. */
+  private final Map<TopicPartition, Double> recordBytes = new HashMap<>();
+  private final ArrayDeque<Growth> growth = new ArrayDeque<>();
+  private double bytesPerSecond = -1;
 
   @Override
   public void start(Map<String, String> properties) {
@@ -105,13 +115,8 @@ public final class BufferGuardTask extends SourceTask {
   /** A change partition's first and end offsets, and the sink's committed one (null before its first). */
   record Offsets(long first, long end, Long committed) { }
 
-  /** One broker's log volume as the guard sees it. */
-  record Volume(int broker, long used, long changeBytes, long unarchived, long records, long written) {
-    /** What a change record takes on this volume, on average over what it holds now. */
-    double bytesPerRecord() {
-      return records > 0 ? (double) changeBytes / records : 0;
-    }
-  }
+  /** One broker's log volume as the guard sees it, with the size of each change partition's replica. */
+  record Volume(int broker, long used, long changeBytes, long unarchived, Map<TopicPartition, Long> changeSizes) { }
 
   private void round() {
     try {
@@ -146,9 +151,11 @@ public final class BufferGuardTask extends SourceTask {
     if (fullest == null) {
       return;
     }
-    rate(volumes);
+    rate(volumes, offsets);
     double share = (double) fullest.used() / capacity;
-    if (share >= (Double) settings.get(BufferGuard.FREE_AT)) {
+    // A source the guard stopped waits for resume.at, below free.at: only freeing gets it there.
+    if (share >= (Double) settings.get(BufferGuard.FREE_AT)
+        || stoppedByUs && share >= (Double) settings.get(BufferGuard.RESUME_AT)) {
       freeArchived(offsets, fullest, share);
     } else {
       freeing = false;
@@ -212,8 +219,7 @@ public final class BufferGuardTask extends SourceTask {
     long filesystem = 0;
     long changeBytes = 0;
     long unarchived = 0;
-    long records = 0;
-    long written = 0;
+    Map<TopicPartition, Long> changeSizes = new HashMap<>();
     for (LogDirDescription dir : dirs.values()) {
       if (dir.totalBytes().isPresent() && dir.usableBytes().isPresent()
           && dir.totalBytes().getAsLong() <= capacity + capacity / 10) {
@@ -226,12 +232,11 @@ public final class BufferGuardTask extends SourceTask {
         if (offset != null) {
           changeBytes += size;
           unarchived += unarchivedShare(size, offset);
-          records += offset.end() - offset.first();
-          written += offset.end();
+          changeSizes.put(replica.getKey(), size);
         }
       }
     }
-    return new Volume(broker, Math.max(replicas, filesystem), changeBytes, unarchived, records, written);
+    return new Volume(broker, Math.max(replicas, filesystem), changeBytes, unarchived, changeSizes);
   }
 
   /** The bytes of a partition above the sink's committed offset, by the share of its records there. */
@@ -245,32 +250,75 @@ public final class BufferGuardTask extends SourceTask {
   }
 
   /**
-   * How fast the change topics grow on the busiest volume: records appended (end offsets, which
-   * deleting archived records does not move) times what a record takes there.
+   * How fast the change topics grow on the busiest volume, over the last RATE_WINDOW_MS: per
+   * partition, records appended (end offsets, which deleting archived records does not move) times
+   * what a record of that partition takes. A window, not a running average: a load that began a
+   * window ago counts in full, which is what a prediction from "the current rate" promises.
    */
-  private void rate(List<Volume> volumes) {
+  private void rate(List<Volume> volumes, Map<TopicPartition, Offsets> offsets) {
     long now = System.currentTimeMillis();
-    Map<Integer, Long> written = new HashMap<>();
-    double fastest = 0;
+    Map<Integer, Double> appended = new HashMap<>();
+    Map<Integer, Map<TopicPartition, Long>> sizes = new HashMap<>();
     for (Volume volume : volumes) {
-      written.put(volume.broker(), volume.written());
-      Long before = lastWritten.get(volume.broker());
-      if (before != null && now > lastAt) {
-        double records = Math.max(0, volume.written() - before) * 1000.0 / (now - lastAt);
-        fastest = Math.max(fastest, records * volume.bytesPerRecord());
+      sizes.put(volume.broker(), volume.changeSizes());
+      Map<TopicPartition, Long> before = lastSizes.getOrDefault(volume.broker(), Map.of());
+      double bytes = 0;
+      for (Map.Entry<TopicPartition, Long> replica : volume.changeSizes().entrySet()) {
+        TopicPartition partition = replica.getKey();
+        Offsets previous = lastOffsets.get(partition);
+        learnRecordBytes(partition, offsets.get(partition), previous, replica.getValue(), before.get(partition), now);
+        if (previous != null) {
+          bytes += Math.max(0, offsets.get(partition).end() - previous.end()) * recordBytes.getOrDefault(partition, 0.0);
+        }
       }
+      appended.put(volume.broker(), bytes);
     }
-    if (lastWritten.isEmpty()) {
-      bytesPerSecond = -1;  // no rate before a second look
-    } else if (bytesPerSecond < 0) {
-      bytesPerSecond = fastest;
-    } else {
-      // Smoothed over about half a minute: the source writes in batches.
-      double weight = Math.min(1.0, (now - lastAt) / 30000.0);
-      bytesPerSecond = bytesPerSecond + weight * (fastest - bytesPerSecond);
+    if (!lastOffsets.isEmpty() && now > lastAt) {
+      growth.addLast(new Growth(lastAt, now, appended));
     }
-    lastWritten = written;
+    while (!growth.isEmpty() && growth.peekFirst().from() < now - RATE_WINDOW_MS) {
+      growth.removeFirst();
+    }
+    bytesPerSecond = growth.isEmpty() ? -1 : Growth.fastest(growth);
+    lastOffsets = offsets;
+    lastSizes = sizes;
     lastAt = now;
+  }
+
+  /** What each broker's change partitions grew by between two looks. */
+  record Growth(long from, long to, Map<Integer, Double> bytes) {
+    /** The busiest broker's bytes per second over the looks given. */
+    static double fastest(Iterable<Growth> looks) {
+      Map<Integer, Double> total = new HashMap<>();
+      long first = Long.MAX_VALUE;
+      long last = 0;
+      for (Growth look : looks) {
+        look.bytes().forEach((broker, bytes) -> total.merge(broker, bytes, Double::sum));
+        first = Math.min(first, look.from());
+        last = Math.max(last, look.to());
+      }
+      double busiest = total.values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
+      return last > first ? busiest * 1000.0 / (last - first) : 0;
+    }
+  }
+
+  /**
+   * A record's size from what a replica grew by between two looks. Not from its size over its
+   * records: after a deletion the oldest segment still holds the deleted records until it goes, which
+   * would make a few remaining records look megabytes wide. A look during which segments may have
+   * gone (the log's start moved, or records were deleted within the last 20 s) teaches nothing.
+   */
+  private void learnRecordBytes(TopicPartition partition, Offsets now, Offsets before, long size, Long sizeBefore,
+      long at) {
+    boolean quiet = before != null && sizeBefore != null && now.first() == before.first()
+        && at - lastFreedAt > FREED_SEGMENTS_GONE_MS;
+    long records = before == null ? 0 : now.end() - before.end();
+    if (quiet && records > 0 && size > sizeBefore) {
+      double sample = (double) (size - sizeBefore) / records;
+      recordBytes.merge(partition, sample, (known, fresh) -> known + 0.2 * (fresh - known));
+    } else if (!recordBytes.containsKey(partition) && now.end() > now.first() && now.first() == 0) {
+      recordBytes.put(partition, (double) size / (now.end() - now.first()));  // a first guess from a whole log
+    }
   }
 
   private void freeArchived(Map<TopicPartition, Offsets> offsets, Volume fullest, double share) throws Exception {
@@ -287,6 +335,7 @@ public final class BufferGuardTask extends SourceTask {
     }
     if (!archived.isEmpty()) {
       admin.deleteRecords(archived).all().get(30, TimeUnit.SECONDS);
+      lastFreedAt = System.currentTimeMillis();
     }
   }
 

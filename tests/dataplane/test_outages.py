@@ -28,6 +28,7 @@ pytestmark = pytest.mark.minutes(11.5)
 BALLAST_BYTES = 8192
 # The smallest volumes the stack accepts: a slot keeps at most half of postgresStorage's 320Mi.
 SMALL_VOLUMES = {"kafkaStorage": "256Mi", "postgresStorage": "320Mi"}
+OUTAGE_SECONDS = 30  # uploads fail and back off 5, 10, 20 s; the one after gets through
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +106,10 @@ def wait_archived(pipeline: Pipeline, load: Load, label: str, timeout: float = 3
 
 
 def test_s3_unreachable_for_less_than_the_outage_window_while_rows_flow(pipeline):
-    """25-row transactions every 0.5 s beside a megabyte a second of ballast; S3 refuses every
-    connection for 60 s in the middle, well within the window make status predicts. Uploads fail and
-    are retried with backoff; nothing is committed past what is in S3; the source never stops."""
-    ballast, watch = Ballast(pipeline, rate=150), Watch(pipeline)
+    """25-row transactions every 0.5 s beside half a megabyte a second of ballast; S3 refuses every
+    connection for OUTAGE_SECONDS in the middle, well within the window make status predicts. Uploads
+    fail and are retried with backoff; nothing is committed past what is in S3; the source never stops."""
+    ballast, watch = Ballast(pipeline, rate=60), Watch(pipeline)
     ballast.start(), watch.start()
     predicted = []
 
@@ -116,20 +117,20 @@ def test_s3_unreachable_for_less_than_the_outage_window_while_rows_flow(pipeline
         predicted.append(predicted_window(pipeline))
         print(f"\nmake status before the outage: {buffers_line(pipeline)}")
         pipeline.s3_proxy.cut()
-        time.sleep(60)
+        time.sleep(OUTAGE_SECONDS)
         print(f"make status during the outage: {buffers_line(pipeline)}")
         pipeline.s3_proxy.restore()
 
     try:
-        run_with_fault(pipeline, "s3-outage", fault, rows=3000, pause=0.5)
+        run_with_fault(pipeline, "s3-outage", fault, rows=2500, pause=0.5)
     finally:
         ballast.stop()
         watch.stop()
     [window] = predicted
-    tally(f"s3-outage: an outage of 60 s against a predicted window of {window.seconds:.0f} s (Kafka "
+    tally(f"s3-outage: an outage of {OUTAGE_SECONDS} s against a predicted window of {window.seconds:.0f} s (Kafka "
           f"{window.kafka_seconds:.0f} s, then the WAL {window.wal_seconds:.0f} s); peak volume use {watch.peak:.0%}, "
           f"source stopped: {watch.stopped_at is not None}")
-    assert window.seconds > 60
+    assert window.seconds > OUTAGE_SECONDS
     assert watch.stopped_at is None and not watch.brokers_down and watch.peak < bconf.STOP_AT
     log = pipeline.connect.log.read_text(errors="replace")
     assert "S3 takes uploads again after" in log  # the outage was seen, and its end
@@ -169,7 +170,7 @@ def test_an_outage_longer_than_the_window_stops_the_source_and_reports_the_loss(
     deleted = before.committed[:50]
     slot = pipeline.settings.names.replication_slot
     try:
-        time.sleep(20)
+        time.sleep(30)  # the guard's rate is over the last 20 s, reported every 5 s: all of it this load's
         predicted = predicted_window(pipeline)
         print(f"\nmake status at the cut: {buffers_line(pipeline)}")
         cut_at = time.monotonic()
@@ -220,11 +221,10 @@ def test_an_outage_longer_than_the_window_stops_the_source_and_reports_the_loss(
           f"peak volume use {watch.peak:.0%}, brokers down {sorted(watch.brokers_down) or 'none'}")
     assert not committed - set(seen)
     assert not watch.brokers_down and watch.peak < 0.95
-    # Measured: Kafka's part lasted about half the prediction. The guard's rate averages bytes per
-    # record over all change partitions, so 8 KiB ballast rows among narrow customer rows are
-    # undercounted; per-partition sizes would fix it. Until then the bound is a third.
-    assert predicted.kafka_seconds / 3 < kafka_observed < predicted.kafka_seconds * 2 + 20
-    assert total_observed > predicted.seconds / 3
+    # The prediction holds within a quarter, give or take the guard's 5 s rounds and make status's own
+    # samples; the guard stops at the first round past stop.at, so Kafka's part runs a round long.
+    assert 0.75 * predicted.kafka_seconds - 10 < kafka_observed < 1.25 * predicted.kafka_seconds + 10
+    assert 0.75 * predicted.seconds - 15 < total_observed < 1.25 * predicted.seconds + 30
     log = pipeline.connect.log.read_text(errors="replace")
     assert f"the source {configs.SOURCE_NAME} is STOPPED so that no broker's disk fills" in log
     print("\n".join(line[:300] for line in log.splitlines() if "slot" in line.lower() or "Buffer guard" in line))
