@@ -386,9 +386,9 @@ def config_from_runtime(project: str) -> dict[str, Any]:
     return _own_keys(project, {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
 
 
-def config_from_stack_file(project: str, stack: str) -> dict[str, Any]:
+def config_from_stack_file(project: str, stack: str, directory: Path | None = None) -> dict[str, Any]:
     """The same keys, from Pulumi.<stack>.yaml beside the program (none before `pulumi stack init`)."""
-    path = Path(__file__).resolve().parents[1] / f"Pulumi.{stack}.yaml"
+    path = (directory or Path(__file__).resolve().parents[1]) / f"Pulumi.{stack}.yaml"
     if not path.exists():
         return {}
     return _own_keys(project, (yaml.safe_load(path.read_text()) or {}).get("config") or {})

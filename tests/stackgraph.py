@@ -104,6 +104,12 @@ class Graph:
 class EchoMocks(pulumi.runtime.Mocks):
     """Outputs are the inputs, plus what a real provider would add that the program reads."""
 
+    bucket_suffix = FAKE_BUCKET_SUFFIX
+    autoname_suffix = FAKE_AUTONAME_SUFFIX
+    account = FAKE_ACCOUNT
+    access_key_id = FAKE_ACCESS_KEY_ID
+    kms_key_id = FAKE_KMS_KEY_ID
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
         if args.typ == "command:local:Command":
@@ -111,23 +117,34 @@ class EchoMocks(pulumi.runtime.Mocks):
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = fake_password(args.name)
         if args.typ == "aws:s3/bucket:Bucket":
-            outputs["bucket"] = args.inputs.get("bucket") or args.inputs["bucketPrefix"] + FAKE_BUCKET_SUFFIX
+            outputs["bucket"] = args.inputs.get("bucket") or args.inputs["bucketPrefix"] + self.bucket_suffix
             outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
             return outputs["bucket"], outputs
         if args.typ == "aws:iam/user:User":
-            outputs["name"] = f"{args.name}-{FAKE_AUTONAME_SUFFIX}"
-            outputs["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT}:user{args.inputs['path']}{outputs['name']}"
+            outputs["name"] = f"{args.name}-{self.autoname_suffix}"
+            outputs["arn"] = f"arn:aws:iam::{self.account}:user{args.inputs['path']}{outputs['name']}"
         if args.typ == "aws:iam/accessKey:AccessKey":
             outputs["secret"] = FAKE_SECRET_ACCESS_KEY
-            return FAKE_ACCESS_KEY_ID, outputs
+            return self.access_key_id, outputs
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:kms/getKey:getKey":
-            return {"arn": f"arn:aws:kms:us-east-1:{FAKE_ACCOUNT}:key/{FAKE_KMS_KEY_ID}", "keyId": args.args["keyId"]}
+            return {"arn": f"arn:aws:kms:us-east-1:{self.account}:key/{self.kms_key_id}", "keyId": args.args["keyId"]}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/operator", "userId": "AIDAOPERATOR"}
+            return {"accountId": self.account, "arn": f"arn:aws:iam::{self.account}:user/operator", "userId": "AIDAOPERATOR"}
         return {}
+
+
+class PlaceholderMocks(EchoMocks):
+    """What AWS names at `pulumi up` (a bucket's suffix, the account, an access key's id) written as
+    placeholders that say so, for a render a reviewer reads."""
+
+    bucket_suffix = "<suffix-chosen-at-up>"
+    autoname_suffix = "<suffix-chosen-at-up>"
+    account = "<account-id>"
+    access_key_id = "<access-key-id>"
+    kms_key_id = "<key-id>"
 
 
 class FreshStackMocks(EchoMocks):
@@ -171,11 +188,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def install_mocks(stack: str = "dev", preview: bool = False, fresh: bool = False) -> Graph:
+def install_mocks(stack: str = "dev", preview: bool = False, fresh: bool = False,
+                  mocks: EchoMocks | None = None) -> Graph:
     """`fresh`: the preview of a new stack (implies `preview`), every computed output unknown."""
     graph = Graph(stack=stack)
     preview = preview or fresh
-    mocks = FreshStackMocks() if fresh else EchoMocks()
+    mocks = mocks or (FreshStackMocks() if fresh else EchoMocks())
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(
         mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks, graph)
@@ -185,10 +203,11 @@ def install_mocks(stack: str = "dev", preview: bool = False, fresh: bool = False
 
 
 def run_stack(
-    stack: str = "dev", config: Mapping[str, Any] | None = None, preview: bool = False, fresh: bool = False
+    stack: str = "dev", config: Mapping[str, Any] | None = None, preview: bool = False, fresh: bool = False,
+    mocks: EchoMocks | None = None,
 ) -> Graph:
     """Run the program for `stack` with these `data-ingestion:` keys; return what it declared."""
-    graph = install_mocks(stack, preview, fresh)
+    graph = install_mocks(stack, preview, fresh, mocks)
     run_program(graph, config)
     return graph
 

@@ -7,10 +7,13 @@ and a stack on an existing cluster.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from scripts.render import render
 from tests.apiserver import ApiServer
 from tests.stackgraph import FAKE_KUBECONFIG, SECRET_SIG, run_stack
 
@@ -38,15 +41,20 @@ def as_applied(value: Any) -> Any:
     return value
 
 
+def stack_config(name: str, directory: Path) -> dict[str, Any]:
+    """STACKS[name], with a kubeconfig file in `directory` for a stack on an existing cluster."""
+    config = dict(STACKS[name])
+    if config.get("cluster") == "existing":
+        kubeconfig = directory / "config"
+        kubeconfig.write_text(FAKE_KUBECONFIG)
+        config["kubeconfig"] = str(kubeconfig)
+    return config
+
+
 @pytest.fixture(scope="module", params=list(STACKS))
 def applied(request, tmp_path_factory):
     """(the server, every object of the stack as applied, the server's answer to each)."""
-    config = dict(STACKS[request.param])
-    if config.get("cluster") == "existing":
-        kubeconfig = tmp_path_factory.mktemp("kube") / "config"
-        kubeconfig.write_text(FAKE_KUBECONFIG)
-        config["kubeconfig"] = str(kubeconfig)
-    graph = run_stack("dev", config)
+    graph = run_stack("dev", stack_config(request.param, tmp_path_factory.mktemp("kube")))
     server = ApiServer().start()
     try:
         answers = []
@@ -199,3 +207,38 @@ def test_a_raised_volume_size_grows_every_claim_and_keeps_the_stateful_set(appli
         if body["kind"] == "StatefulSet":
             held = server.get(body)
             assert held["metadata"]["uid"] == uid[body["metadata"]["name"]]
+
+
+def off_schema_numbers(value: Any, schema: dict[str, Any], definitions: dict[str, Any], path: str) -> list[str]:
+    """Where `value` holds a float that the OpenAPI schema types as an integer, with its path."""
+    while "$ref" in schema:
+        schema = definitions[schema["$ref"].rsplit("/", 1)[1]]
+    if schema.get("type") == "integer":
+        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{path}: {value!r}"]
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = schema.get("properties", {}).get(key) or schema.get("additionalProperties")
+            if isinstance(inner, dict):
+                found += off_schema_numbers(item, inner, definitions, f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            found += off_schema_numbers(item, schema["items"], definitions, f"{path}[{index}]")
+    return found
+
+
+def test_make_render_writes_integers_where_the_servers_schema_says_integer(applied, request, tmp_path):
+    """The files `make render` writes, as YAML, walked against the server's own OpenAPI schema."""
+    server, answers = applied
+    definitions = server._get("/openapi/v2").json()["definitions"]
+    by_kind = {(kind["group"], kind["version"], kind["kind"]): name for name, definition in definitions.items()
+               for kind in definition.get("x-kubernetes-group-version-kind", [])}
+    render(run_stack("dev", stack_config(request.node.callspec.params["applied"], tmp_path)), tmp_path)
+    files = sorted((tmp_path / "kubernetes").rglob("*.yaml"))
+    assert len(files) == len(answers)
+    found = []
+    for path in files:
+        body = yaml.safe_load(path.read_text())
+        group, _, version = body["apiVersion"].rpartition("/")
+        found += off_schema_numbers(body, definitions[by_kind[(group, version, body["kind"])]], definitions, path.name)
+    assert not found

@@ -12,7 +12,7 @@ import yaml
 
 from scripts.render import kubernetes_object, render
 from tests.dataplane.conftest import require
-from tests.stackgraph import FAKE_SECRET_ACCESS_KEY, fake_password, run_stack
+from tests.stackgraph import FAKE_ACCOUNT, FAKE_BUCKET_SUFFIX, FAKE_SECRET_ACCESS_KEY, fake_password, run_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -105,24 +105,52 @@ def test_checkov_finds_nothing_beyond_the_justified_skips(tmp_path, graph):
     assert sum(part["summary"]["passed"] for part in reports) > 300
 
 
-def test_a_render_is_byte_identical_whatever_the_hash_seed(tmp_path):
+def make_render(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=ROOT, timeout=300)
+
+
+def test_a_render_is_the_same_files_for_every_reviewer_and_says_what_each_tier_runs(tmp_path):
+    """Byte-identical whatever the hash seed and whoever runs it: no login name, no made-up account or
+    bucket suffix that could pass for real ones; then a line per tier."""
     outputs = []
-    for seed in ("1", "4242"):
+    for seed, user in (("1", "alice"), ("4242", "bob")):
         out = tmp_path / f"seed-{seed}"
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "render.py"), "--out", str(out)],
-                       check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed}, cwd=ROOT)
+        shown = make_render("--out", str(out), PYTHONHASHSEED=seed, USER=user, LOGNAME=user)
+        assert shown.returncode == 0, shown.stderr
         outputs.append({str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()})
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) > 40
+    text = b"".join(outputs[0].values()).decode()
+    assert "alice" not in text and '"owner": "<your-login-name>"' in text
+    assert FAKE_ACCOUNT not in text and FAKE_BUCKET_SUFFIX not in text and "<suffix-chosen-at-up>" in text
+    tiers = {line.split()[0]: line for line in shown.stdout.splitlines()[1:]}
+    assert {"postgres", "kafka", "schema-registry", "connect", "all"} <= set(tiers)
+    assert "960 MiB" in tiers["connect"] and "apache/kafka:4.3.1" in tiers["connect"]
 
 
-def test_render_and_the_prerequisite_check_read_the_stack_file_as_the_cli_would():
+def test_make_render_refuses_a_stack_with_no_file_naming_the_ones_there():
+    shown = make_render("--stack", "dve")
+    assert shown.returncode != 0
+    assert "there is no stack 'dve' here (no Pulumi.dve.yaml)" in shown.stderr and "pulumi stack init dve" in shown.stderr
+
+
+def test_render_and_the_prerequisite_check_read_the_stack_file_as_the_cli_would(tmp_path):
+    """Its own keys, as the strings the CLI writes, beside the salt and another project's keys."""
     from components.settings import config_from_stack_file
 
-    def stack_config(stack):
-        return config_from_stack_file("data-ingestion", stack)
+    (tmp_path / "Pulumi.dev-alice.yaml").write_text(
+        "encryptionsalt: v1:abc\nconfig:\n  data-ingestion:hostPortOffset: \"100\"\n"
+        "  data-ingestion:kafkaBrokers: \"3\"\n  aws:region: eu-west-1\n")
+    assert config_from_stack_file("data-ingestion", "dev-alice", tmp_path) == {"hostPortOffset": "100",
+                                                                                "kafkaBrokers": "3"}
+    assert config_from_stack_file("data-ingestion", "no-such-stack", tmp_path) == {}
 
-    declared = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
-    own = {key.split(":", 1)[1]: value for key, value in declared.items() if key.startswith("data-ingestion:")}
-    assert stack_config("dev") == own and own["kafkaBrokers"] == "3"
-    assert stack_config("no-such-stack") == {}
+
+def test_no_stack_file_is_tracked():
+    """A local backend writes its encryption salt (and each secret) into the stack's file: a
+    developer's own, never the repository's."""
+    tracked = subprocess.run(["git", "ls-files", "Pulumi.*.yaml"], cwd=ROOT, capture_output=True, text=True)
+    require(tracked.returncode == 0, "git and the repository's history", "run the tests in a git checkout")
+    assert tracked.stdout == ""
+    assert "/Pulumi.*.yaml" in (ROOT / ".gitignore").read_text().splitlines()

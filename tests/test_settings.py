@@ -155,13 +155,6 @@ def test_pulumi_yaml_declares_exactly_the_keys_and_defaults_of_the_model():
     assert project["runtime"]["options"]["virtualenv"] == ".venv"
 
 
-def test_the_dev_stack_file_is_valid():
-    with open(os.path.join(ROOT, "Pulumi.dev.yaml")) as handle:
-        stack = yaml.safe_load(handle)
-    own = {k.split(":", 1)[1]: v for k, v in stack["config"].items() if k.startswith("data-ingestion:")}
-    parse_settings("data-ingestion", "dev", own)
-
-
 @pytest.mark.parametrize("value", ["512Ki", "64Mi"])
 def test_max_record_bytes_is_kept_within_what_kafka_and_a_worker_can_carry(value):
     [problem] = refused({"maxRecordBytes": value}).problems
