@@ -9,6 +9,8 @@ CHECKOV_VENV := .venv-checkov
 TOOLS := .tools/bin
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.7
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The policy pack runs on every preview and update, as on the pull requests' previews.
+POLICY := --policy-pack policy
 
 .PHONY: up preview destroy verify status render test test-unit test-dataplane bench venv clean
 
@@ -39,12 +41,12 @@ tools:
 up: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
-	pulumi up --stack $(STACK) $(PULUMI_ARGS)
+	pulumi up --stack $(STACK) $(POLICY) $(PULUMI_ARGS)
 
 preview: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
-	pulumi preview --stack $(STACK) --diff $(PULUMI_ARGS)
+	pulumi preview --stack $(STACK) --diff $(POLICY) $(PULUMI_ARGS)
 
 destroy: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh destroy $(STACK)

@@ -85,3 +85,13 @@ def test_aws_credentials_come_from_the_node_24_action():
     for name in ("preview.yml", "preview-cleanup.yml"):
         uses = [step["uses"] for step in steps(load(name)) if "configure-aws-credentials" in step.get("uses", "")]
         assert uses == ["aws-actions/configure-aws-credentials@v6"], name
+
+
+def test_make_preview_and_make_up_run_the_same_policy_pack_as_the_pull_requests_previews():
+    [preview] = [step for step in steps(load("preview.yml")) if step.get("with", {}).get("command") == "preview"]
+    for target, command in (("preview", "pulumi preview --stack dev-alice"), ("up", "pulumi up --stack dev-alice")):
+        planned = subprocess.run(["make", "-n", target, "STACK=dev-alice"], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=60)
+        assert planned.returncode == 0, planned.stderr
+        [line] = [line for line in planned.stdout.splitlines() if line.startswith(command)]
+        assert f"--policy-pack {preview['with']['policyPacks']}" in line
