@@ -53,12 +53,13 @@ destroy: tools $(VENV)/.installed
 	pulumi destroy --stack $(STACK) $(PULUMI_ARGS)
 
 # A live stack's smoke check: connectors RUNNING, a marker row followed from PostgreSQL to S3.
+# CHECK_ARGS=--json: one JSON document on standard output (the command is not echoed, so it stays parseable).
 verify: $(VENV)/.installed
-	$(VENV_PY) scripts/verify.py --stack $(STACK)
+	@$(VENV_PY) scripts/verify.py --stack $(STACK) $(CHECK_ARGS)
 
 # A live stack's health, read-only: connectors, the replication slot, the archive's completeness.
 status: $(VENV)/.installed
-	$(VENV_PY) scripts/status.py --stack $(STACK)
+	@$(VENV_PY) scripts/status.py --stack $(STACK) $(CHECK_ARGS)
 
 # The suite runs on PYTEST_WORKERS processes, each taking one module (or one pipeline of a module) at
 # a time, longest first: the data-plane tests mostly wait on their pipelines, so three share 2 cores.

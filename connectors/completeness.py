@@ -13,6 +13,7 @@ import base64
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 KEY = re.compile(
@@ -29,15 +30,16 @@ class ArchivedObject:
     first: int
     last: int
     topic_id: str
+    written_at: datetime | None = None  # the listing's LastModified
 
 
-def parse_key(key: str) -> ArchivedObject | None:
+def parse_key(key: str, written_at: datetime | None = None) -> ArchivedObject | None:
     """The object's offsets and topic id, from a key the sink wrote; None for any other key."""
     match = KEY.search(key)
     if match is None:
         return None
     return ArchivedObject(key, match["topic"], int(match["partition"]), int(match["first"]), int(match["last"]),
-                          match["topic_id"])
+                          match["topic_id"], written_at)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Coverage:
     earlier_incarnations: dict[str, int] = field(default_factory=dict)  # topic id → its objects
     # Offsets Kafka removed (retention, deleted records) before the sink archived them: lost.
     expired: tuple[int, int] | None = None
+    last_written_at: datetime | None = None  # the newest object of the current topic
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,8 @@ def coverage(partition: Partition, objects: Iterable[ArchivedObject]) -> Coverag
             result.earlier_incarnations[found.topic_id] = result.earlier_incarnations.get(found.topic_id, 0) + 1
             continue
         ranges.append((found.first, found.last))
+        if found.written_at and (result.last_written_at is None or found.written_at > result.last_written_at):
+            result.last_written_at = found.written_at
     result.objects = len(ranges)
     expected = 0
     for first, last in sorted(ranges):
@@ -128,6 +133,54 @@ def coverage(partition: Partition, objects: Iterable[ArchivedObject]) -> Coverag
     if partition.committed is not None and partition.start > partition.committed:
         result.expired = (partition.committed, partition.start - 1)
     return result
+
+
+@dataclass(frozen=True)
+class TopicCoverage:
+    """One change topic (one table) over its partitions: a row of `make status`'s archive table."""
+
+    topic: str
+    partitions: tuple[Coverage, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(partition.ok for partition in self.partitions)
+
+    @property
+    def written(self) -> int:
+        """Records the source has written to the topic, every partition's end offset added up."""
+        return sum(coverage.partition.end for coverage in self.partitions)
+
+    @property
+    def committed(self) -> int:
+        """Records the sink has committed: each is in an object, or a partition names the gap."""
+        return sum(coverage.partition.committed or 0 for coverage in self.partitions)
+
+    @property
+    def pending(self) -> int:
+        return sum(coverage.pending for coverage in self.partitions)
+
+    @property
+    def objects(self) -> int:
+        return sum(coverage.objects for coverage in self.partitions)
+
+    @property
+    def last_written_at(self) -> datetime | None:
+        return max((c.last_written_at for c in self.partitions if c.last_written_at), default=None)
+
+    def as_dict(self) -> dict[str, Any]:
+        last = self.last_written_at
+        return {"topic": self.topic, "ok": self.ok, "written": self.written, "committed": self.committed,
+                "pending": self.pending, "objects": self.objects,
+                "last_archived_at": last.isoformat() if last else None,
+                "problems": [coverage.describe() for coverage in self.partitions if not coverage.ok]}
+
+
+def by_topic(covered: Iterable[Coverage]) -> list[TopicCoverage]:
+    topics: dict[str, list[Coverage]] = {}
+    for coverage in covered:
+        topics.setdefault(coverage.partition.topic, []).append(coverage)
+    return [TopicCoverage(topic, tuple(partitions)) for topic, partitions in sorted(topics.items())]
 
 
 def topic_id_text(uuid: Any) -> str:
@@ -175,7 +228,7 @@ def archived_objects(s3: Any, bucket: str, prefix: str, topics: Iterable[str]) -
         folder = f"{prefix}/{topic}/" if prefix else f"{topic}/"
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
             for item in page.get("Contents", []):
-                parsed = parse_key(item["Key"])
+                parsed = parse_key(item["Key"], item.get("LastModified"))
                 if parsed is not None:
                     found.append(parsed)
     return found

@@ -23,7 +23,7 @@ import requests
 from components import postgres_config as pgconf
 
 from .capture_step import holds_rows, not_captured, published_tables
-from .completeness import Coverage, check_archive
+from .completeness import Coverage, TopicCoverage, by_topic, check_archive
 from .configs import (
     BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table,
     is_change_topic, sink_group,
@@ -62,30 +62,79 @@ class Endpoints:
         return f"`curl -u {user}:<password> {self.connect_url}/connectors/{name}/status`"
 
 
+MARKS = {"ok": "✔", "note": "!", "failed": "✘"}
+
+
 @dataclass
 class Report:
-    lines: list[str] = field(default_factory=list)
+    """Each check's finding, in order, and the archive's state per table. `progress` is told each line
+    as it is found: a check may wait minutes for the archive."""
+
+    findings: list[tuple[str, str]] = field(default_factory=list)  # (state, message); state a MARKS key
+    tables: list[TopicCoverage] = field(default_factory=list)
     ok: bool = True
+    progress: Callable[[str], None] | None = None
+
+    def _add(self, state: str, message: str) -> None:
+        self.findings.append((state, message))
+        if self.progress:
+            self.progress(f"{MARKS[state]} {message}")
 
     def passed(self, message: str) -> None:
-        self.lines.append(f"✔ {message}")
+        self._add("ok", message)
 
     def noted(self, message: str) -> None:
-        self.lines.append(f"! {message}")
+        self._add("note", message)
 
     def failed(self, message: str) -> None:
-        self.lines.append(f"✘ {message}")
+        self._add("failed", message)
         self.ok = False
+
+    def waiting(self, message: str) -> None:
+        """What a check waits for now: progress only, not a finding."""
+        if self.progress:
+            self.progress(f"… {message}")
+
+    @property
+    def lines(self) -> list[str]:
+        return [f"{MARKS[state]} {message}" for state, message in self.findings]
+
+    def table(self) -> list[str]:
+        """The archive per table: a row each, the problems of a partition under its table."""
+        if not self.tables:
+            return []
+        rows = [("table", "written", "archived", "pending", "objects", "last archived at", "")]
+        for topic in self.tables:
+            last = topic.last_written_at
+            rows.append((topic.topic.removeprefix(f"{TOPIC_PREFIX}."), f"{topic.written:,}", f"{topic.committed:,}",
+                         f"{topic.pending:,}", f"{topic.objects:,}",
+                         last.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if last else "-",
+                         "OK" if topic.ok else "NOT OK"))
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+        lines = []
+        for index, row in enumerate(rows):
+            cells = [cell.ljust(width) if column in (0, 5, 6) else cell.rjust(width)
+                     for column, (cell, width) in enumerate(zip(row, widths))]
+            lines.append("  " + "  ".join(cells).rstrip())
+            if index:
+                lines += [f"    ✘ {problem}" for problem in self.tables[index - 1].as_dict()["problems"]]
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """For machines (`--json`): the verdict, each finding, each table's archive."""
+        return {"ok": self.ok,
+                "checks": [{"state": state, "message": message} for state, message in self.findings],
+                "tables": [topic.as_dict() for topic in self.tables]}
 
     def __str__(self) -> str:
         verdict = "pipeline OK" if self.ok else "pipeline NOT OK"
-        return "\n".join([*self.lines, verdict])
+        return "\n".join([*self.lines, *self.table(), verdict])
 
 
-def status(endpoints: Endpoints) -> Report:
+def status(endpoints: Endpoints, progress: Callable[[str], None] | None = None) -> Report:
     """What `make status` prints, changing nothing: the connectors (with the root cause of a failure),
     the replication slot, and the archive's completeness per partition."""
-    report = Report()
+    report = Report(progress=progress)
     _connectors_running(endpoints, report)
     check_buffers(endpoints, report, check_slot(endpoints, report))
     check_capture(endpoints, report)
@@ -165,8 +214,9 @@ def archived_records(key: str, body: bytes) -> list[dict[str, Any]]:
     return [json.loads(line, parse_float=Decimal) for line in text.split("\n") if line]
 
 
-def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 180) -> Report:
-    report = Report()
+def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 180,
+          progress: Callable[[str], None] | None = None) -> Report:
+    report = Report(progress=progress)
     if not _connectors_running(endpoints, report):
         return report
     marker = f"verify-{uuid.uuid4().hex[:12]}"
@@ -181,6 +231,7 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         return report
     report.passed(f"PostgreSQL: marker row {marker} committed into {MARKER_TABLE}")
 
+    report.waiting(f"the marker in {MARKER_TOPIC} (up to {kafka_timeout:.0f} s)")
     found = _find_in_kafka(endpoints, start_offsets, lambda value: (value.get("after") or {}).get("id") == marker,
                            kafka_timeout)
     if found is None:
@@ -195,6 +246,8 @@ def check(endpoints: Endpoints, kafka_timeout: float = 60, s3_timeout: float = 1
         f"{time.monotonic() - committed_at:.1f}s after the commit"
     )
 
+    report.waiting(f"the marker in the archive (up to {s3_timeout:.0f} s: the sink writes an object every "
+                   "file.rotate.interval.ms)")
     found_in, missing = _find_in_archive(endpoints, marker, wall_clock, s3_timeout)
     if found_in is None:
         report.failed(missing)
@@ -278,17 +331,25 @@ def archive_coverage(endpoints: Endpoints) -> list[Coverage]:
 
 
 def check_completeness(endpoints: Endpoints, report: Report) -> None:
-    """A line per partition of each change topic: does the archive hold every committed offset?"""
+    """Does the archive hold every committed offset of every partition of each change topic? One
+    line for all of them, the problems of each partition named; the figures per table in the table."""
     if endpoints.catalog:
         report.passed("archive: Iceberg's sink commits its offsets with its data files, so a committed offset is "
                       "in its table; each row's _cdc.topic/partition/offset lets a reader check (the per-partition "
                       "gap check reads JSONL objects only)")
         return
-    covered = archive_coverage(endpoints)
-    if not covered:
+    report.tables = by_topic(archive_coverage(endpoints))
+    if not report.tables:
         report.passed("archive: no change topic in Kafka yet: nothing captured, so nothing to archive")
-    for partition in covered:
-        (report.passed if partition.ok else report.failed)(f"archive: {partition.describe()}")
+        return
+    partitions = [coverage for topic in report.tables for coverage in topic.partitions]
+    bad = [coverage for coverage in partitions if not coverage.ok]
+    for coverage in bad:
+        report.failed(f"archive: {coverage.describe()}")
+    if not bad:
+        pending = sum(topic.pending for topic in report.tables)
+        report.passed(f"archive: every committed offset of {len(report.tables)} tables ({len(partitions)} "
+                      f"partitions) is in an object, no gap; {pending:,} record{'' if pending == 1 else 's'} pending")
 
 
 def _connectors_running(endpoints: Endpoints, report: Report) -> bool:

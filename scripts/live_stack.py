@@ -5,11 +5,13 @@ Secret (kubectl) and S3 read with your AWS credentials.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -18,11 +20,39 @@ from components.settings import Names, stack_slug  # noqa: E402
 from connectors import smoke  # noqa: E402
 
 
+# What `make verify` and `make status` exit with; argparse's own refusal is 2 as well.
+OK, NOT_OK, NOT_CHECKED = 0, 1, 2
+EXIT_CODES = (f"exit codes: {OK} the pipeline is OK; {NOT_OK} it is NOT OK (each line marked ✘ says what, and what to "
+              f"do); {NOT_CHECKED} it could not be checked (the stack's outputs, kubectl, or the arguments).")
+
+
 def run(*argv: str) -> str:
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(f"`{' '.join(argv[:4])} …` failed: {result.stderr.strip()}")
+        print(f"`{' '.join(argv[:4])} …` failed: {result.stderr.strip()}", file=sys.stderr)
+        sys.exit(NOT_CHECKED)
     return result.stdout
+
+
+def report_main(doc: str, make_report: Callable[[smoke.Endpoints, argparse.Namespace, Callable[[str], None]],
+                                                smoke.Report],
+                options: Callable[[argparse.ArgumentParser], None] = lambda parser: None) -> int:
+    """The command line of `make verify` and `make status`: each finding printed as it is found, then
+    the archive's table and the verdict; with --json one document on stdout, the progress on stderr."""
+    parser = argparse.ArgumentParser(description=doc, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document (ok, checks, tables) on stdout; progress goes to stderr")
+    options(parser)
+    args = parser.parse_args()
+    shown = sys.stderr if args.json else sys.stdout
+    report = make_report(endpoints(args.stack), args, lambda line: print(line, file=shown, flush=True))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join([*report.table(), "pipeline OK" if report.ok else "pipeline NOT OK"]))
+    return OK if report.ok else NOT_OK
 
 
 def endpoints(stack: str) -> smoke.Endpoints:

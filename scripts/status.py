@@ -1,25 +1,20 @@
 """`make status`: a live stack's health, changing nothing — the connectors (with the root cause of a
-failure), the replication slot (how much WAL it holds, how far from being lost), and per partition
-whether the archive holds every offset the sink has committed, naming any gap.
+failure), the replication slot (how much WAL it holds, how far from being lost), how long an archive
+outage from now would last, and per table whether the archive holds every offset the sink has
+committed, naming any gap.
 
-Needs what `make verify` needs. Exits non-zero when something is wrong.
+Needs what `make verify` needs.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from live_stack import endpoints, smoke
+from live_stack import report_main, smoke
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stack", default="dev")
-    args = parser.parse_args()
-    report = smoke.status(endpoints(args.stack))
-    print(report)
-    return 0 if report.ok else 1
+    return report_main(__doc__, lambda endpoints, args, progress: smoke.status(endpoints, progress=progress))
 
 
 if __name__ == "__main__":

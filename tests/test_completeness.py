@@ -69,3 +69,31 @@ def test_records_removed_from_kafka_before_the_sink_archived_them_are_lost_and_n
     assert "LOST: offsets 300–449 were removed from Kafka (retention) before the sink archived them" in (
         covered.describe())
     assert coverage(partition(300, start=300, end=600), objects((0, 299))).ok  # archived exactly up to the start
+
+
+def test_make_status_shows_a_row_per_table_and_machines_read_the_same_as_json():
+    """Two partitions of one table (one with a gap) and another table: a row each, the gap under its
+    table, the newest object's time; `--json` carries the same figures."""
+    from datetime import datetime, timezone
+
+    from connectors.completeness import by_topic
+    from connectors.smoke import Report
+
+    at = datetime(2026, 12, 4, 18, 0, 5, tzinfo=timezone.utc)
+    customers = [coverage(Partition("cdc.inventory.customers", 0, ID, 300, 0, 310),
+                          [parse_key(key(0, 299), at)]),
+                 coverage(Partition("cdc.inventory.customers", 1, ID, 200, 0, 200),
+                          [parse_key(key(0, 99, partition=1), at.replace(second=1))])]
+    orders = [coverage(Partition("cdc.inventory.orders", 0, ID, None, 0, 0), [])]
+    report = Report(tables=by_topic(orders + customers))
+    table = report.table()
+    assert table[0].split() == ["table", "written", "archived", "pending", "objects", "last", "archived", "at"]
+    assert table[1].split() == ["inventory.customers", "510", "500", "10", "2", "2026-12-04", "18:00:05", "UTC",
+                                "NOT", "OK"]
+    assert table[2].strip().startswith("✘ cdc.inventory.customers partition 1: ") and "GAP: offsets 100–199" in table[2]
+    assert table[3].split() == ["inventory.orders", "0", "0", "0", "0", "-", "OK"]
+    found = report.as_dict()["tables"]
+    assert [entry["topic"] for entry in found] == ["cdc.inventory.customers", "cdc.inventory.orders"]
+    assert found[0] | {"problems": []} == {"topic": "cdc.inventory.customers", "ok": False, "written": 510,
+                                           "committed": 500, "pending": 10, "objects": 2,
+                                           "last_archived_at": "2026-12-04T18:00:05+00:00", "problems": []}

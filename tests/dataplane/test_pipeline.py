@@ -5,6 +5,7 @@ its JSON text) and the recovery from a type change that JSON lets through; tests
 shows the stack's default, avro, on the same harness.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -23,6 +24,7 @@ from components import kafka_config as kconf
 from components.settings import parse_settings
 from connectors import configs, smoke
 from connectors.provider import root_cause
+from tests import docs
 from tests.dataplane.conftest import tally
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import deployed, stack_settings
@@ -85,28 +87,56 @@ def test_inserts_updates_and_deletes_arrive_in_s3_per_table_topic(pipeline):
     assert customers[0]["source"]["table"] == "customers" and customers[0]["source"]["db"] == "appdb"
 
 
-def test_the_smoke_check_follows_a_marker_row_to_s3_and_checks_the_slot_and_the_archive(pipeline):
-    report = smoke.check(pipeline.endpoints())
-    print(report)
-    assert report.ok, str(report)
-    assert [line.split(" ")[2] for line in report.lines[:3]] == ["postgres-source", "s3-sink", "buffer-guard"]
-    assert report.lines[5].startswith("✔ S3: in s3://")
-    assert report.lines[6].startswith("✔ Kafka: the TRUNCATE of cdc.marker in cdc.cdc.marker partition ")
-    assert report.lines[7].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
-    assert report.lines[8].startswith("✔ capture: every published table with rows has its topic")
-    archive = report.lines[9:]  # a line per partition of each change topic
-    topics = ["cdc.cdc.marker", "cdc.inventory.customers", "cdc.inventory.orders"]
-    assert len(archive) == len(topics) * configs.TOPIC_PARTITIONS
-    assert sorted({line.split(" ")[2] for line in archive}) == topics, archive
+def run_make(script: str, pipeline, monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """scripts/<script>.py as `make verify` / `make status` run it, on the harness's endpoints
+    (a live stack's come from `pulumi stack output` and kubectl): (exit code, stdout, stderr)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+    import live_stack
+
+    monkeypatch.setattr(live_stack, "endpoints", lambda stack: pipeline.endpoints())
+    monkeypatch.setattr("sys.argv", [script, *args])
+    module = __import__(script)
+    code = module.main()
+    shown = capsys.readouterr()
+    return code, shown.out, shown.err
 
 
-def test_make_status_reads_the_same_health_without_writing(pipeline):
-    report = smoke.status(pipeline.endpoints())
-    print(report)
-    assert report.ok, str(report)
-    assert [line.split(" ")[1] for line in report.lines[:4]] == ["connector", "connector", "connector", "replication"]
+def test_make_verify_follows_a_marker_row_to_s3_and_checks_the_slot_and_the_archive(pipeline, monkeypatch, capsys):
+    """With --json: one document a machine reads; the progress, line by line, on stderr."""
+    code, out, err = run_make("verify", pipeline, monkeypatch, capsys, "--json", "--s3-timeout", "180")
+    print(err)
+    found = json.loads(out)
+    assert code == 0 and found["ok"], out
+    lines = [f"{smoke.MARKS[check['state']]} {check['message']}" for check in found["checks"]]
+    assert err.splitlines()[:3] == lines[:3]  # each finding shown as it was found
+    assert any(line.startswith("… the marker in the archive") for line in err.splitlines())
+    assert [line.split(" ")[2] for line in lines[:3]] == ["postgres-source", "s3-sink", "buffer-guard"]
+    assert lines[5].startswith("✔ S3: in s3://")
+    assert lines[6].startswith("✔ Kafka: the TRUNCATE of cdc.marker in cdc.cdc.marker partition ")
+    assert lines[7].startswith("✔ replication slot debezium_dev: active, wal_status reserved, holding ")
+    assert lines[8].startswith("✔ capture: every published table with rows has its topic")
+    assert lines[9].startswith(f"✔ archive: every committed offset of 3 tables ({3 * configs.TOPIC_PARTITIONS} "
+                               "partitions) is in an object, no gap"), lines[9]
+    tables = {table["topic"]: table for table in found["tables"]}
+    assert sorted(tables) == ["cdc.cdc.marker", "cdc.inventory.customers", "cdc.inventory.orders"]
+    marker = tables["cdc.cdc.marker"]
+    assert marker["ok"] and marker["problems"] == [] and marker["objects"] >= 1 and marker["last_archived_at"]
+    assert marker["committed"] + marker["pending"] == marker["written"] >= 2  # the marker row and the TRUNCATE
+
+
+def test_make_status_reads_the_same_health_without_writing(pipeline, monkeypatch, capsys):
+    """As a person reads it: a line per check, then a row per table, then the verdict."""
+    code, out, _ = run_make("status", pipeline, monkeypatch, capsys)
+    print(out)
+    lines = out.splitlines()
+    assert code == 0 and lines[-1] == "pipeline OK", out
+    assert [line.split(" ")[1] for line in lines[:4]] == ["connector", "connector", "connector", "replication"]
     # How long an archive outage from now would be survived, from the buffer guard's report.
-    assert report.lines[4].startswith("✔ buffers: ") and "loses nothing" in report.lines[4], report.lines[4]
+    assert lines[4].startswith("✔ buffers: ") and "loses nothing" in lines[4], lines[4]
+    [header] = [line for line in lines if line.split()[:4] == ["table", "written", "archived", "pending"]]
+    rows = lines[lines.index(header) + 1:-1]
+    assert [row.split()[0] for row in rows] == ["cdc.marker", "inventory.customers", "inventory.orders"]
+    assert all(row.endswith("OK") for row in rows)
 
 
 def archived_names(pipeline, prefix):
@@ -322,10 +352,8 @@ def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_w
 
 
 def operations_commands():
-    """The commands of the README's Operations section that act on Connect, PostgreSQL or Kafka, in order."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("\n## Operations\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    """The commands of docs/operations.md's Operations section that act on Connect, PostgreSQL or Kafka, in order."""
+    blocks = re.findall(r"```sh\n(.*?)```", docs.section("docs/operations.md", "Operations"), re.S)
     prefixes = ("curl ", f"{KUBECTL_EXEC} postgres-0 -- psql ", f"{KUBECTL_EXEC} kafka-0 -- /opt/kafka/bin/kafka-consumer-groups.sh ")
     return [line.split("  #", 1)[0].strip() for block in blocks for line in block.splitlines() if line.startswith(prefixes)]
 
@@ -354,7 +382,7 @@ def run_operation(pipeline, command):
     return result.stdout
 
 
-def test_the_readmes_operations_commands_work_against_the_pipeline(pipeline):
+def test_the_operations_commands_of_the_docs_work_against_the_pipeline(pipeline):
     commands = operations_commands()
     status, lag, slot, restart, resnapshot, stop, drop_slot, delete_offsets, resume = commands
     assert '"state":"RUNNING"' in run_operation(pipeline, status).replace(" ", "")
