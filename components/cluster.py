@@ -53,7 +53,7 @@ def render_kind_config(settings: Settings) -> str:
 _ENSURE_CLUSTER = r"""
 set -euo pipefail
 for tool in docker kind; do
-  command -v "$tool" >/dev/null || { echo "cluster tier: '$tool' is not on PATH; install it (see README, Prerequisites)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "cluster tier: '$tool' is not on PATH; install it (see docs/setup.md, Prerequisites)" >&2; exit 1; }
 done
 docker info >/dev/null 2>&1 || { echo "cluster tier: the Docker engine is not running; start Docker and run pulumi up again" >&2; exit 1; }
 mkdir -p "$(dirname "$KUBECONFIG_PATH")"

@@ -2,7 +2,7 @@
 
 Apicurio rather than Confluent's registry: the converter the Connect workers install must come from
 Maven Central, where only Apicurio's is published, and it speaks Apicurio's own API. Other clients
-use the Confluent-compatible API the registry serves beside it (README, "Avro through the registry").
+use the Confluent-compatible API the registry serves beside it (docs/avro.md).
 """
 
 from __future__ import annotations

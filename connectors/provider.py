@@ -168,7 +168,7 @@ def failures_of(status: Mapping[str, Any]) -> list[str]:
 # What to do next, for a failure whose own words do not say it.
 NEXT_STEPS = {
     # The registry names the subject and Avro's reasons, not its rule.
-    "RuleViolationException": "the registry's compatibility rule refused the table's changed schema; the README "
+    "RuleViolationException": "the registry's compatibility rule refused the table's changed schema; docs/avro.md "
                               "('Schema changes and the compatibility rule') says how to let it through",
 }
 

@@ -52,8 +52,8 @@ class SlotHealth:
     def describe(self) -> str:
         if not self.exists:
             return (f"replication slot {self.slot} does not exist: the source creates it when it starts; "
-                    "if it was dropped or lost, changes made meanwhile are not in the archive (README: 'When "
-                    "something fails')")
+                    "if it was dropped or lost, changes made meanwhile are not in the archive (docs/operations.md: "
+                    "'When something fails')")
         held = "no WAL (its position is gone)" if self.retained is None else f"{size_text(self.retained)} of WAL"
         text = (f"replication slot {self.slot}: {'active' if self.active else 'INACTIVE'}, "
                 f"wal_status {self.wal_status}, holding {held}")
@@ -63,7 +63,7 @@ class SlotHealth:
             text += (f" — LOST or about to be: the source cannot read past it. Drop it "
                      f"(`SELECT pg_drop_replication_slot('{self.slot}')` as the postgres user); the source then "
                      "snapshots the captured tables again (snapshotMode when_needed). Deletes made since its last "
-                     f"position ({self.gap}) cannot be recovered (README: 'When something fails')")
+                     f"position ({self.gap}) cannot be recovered (docs/operations.md: 'When something fails')")
         elif self.at_risk:
             text += " — WARNING: the source is far behind; bring Kafka Connect back before the slot is lost"
         return text

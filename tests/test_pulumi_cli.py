@@ -1,6 +1,6 @@
 """The real Pulumi CLI, built from the Go module proxy (scripts/build-pulumi-cli.sh), on a fresh local
 backend in a temporary home: what `make up` asks of it before the program runs. `select-stack.sh` with
-and without a terminal, and every `pulumi config set` command of the README, validated against
+and without a terminal, and every `pulumi config set` command of the README and docs/, validated against
 Pulumi.yaml's types by the CLI itself (`pulumi preview` checks the stack's config before it loads the
 language host, which is not served here: reaching that step means the config passed).
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docs
 from tests.dataplane.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,15 +117,15 @@ def test_select_stack_without_a_terminal_says_what_to_set_and_creates_nothing(pr
     assert "Stack: dev" in result.stderr
 
 
-# The README's one example of a command the CLI refuses, quoted with the refusal.
+# The docs' one example of a command the CLI refuses, quoted with the refusal.
 REFUSED_EXAMPLE = "pulumi config set capture sales,billing.invoices"
 
 
 def readme_config_commands() -> list[str]:
-    """Every `pulumi config set` command the README gives, in code blocks or inline, as written (but
-    its example of a refused one)."""
-    readme = (ROOT / "README.md").read_text()
-    found = [command.strip() for command in re.findall(r"pulumi config set(?:-all)? [^`\n#&]*", readme)]
+    """Every `pulumi config set` command the README and docs/ give, in code blocks or inline, as
+    written (but their example of a refused one)."""
+    pages = "\n".join(docs.every_page().values())
+    found = [command.strip() for command in re.findall(r"pulumi config set(?:-all)? [^`\n#&]*", pages)]
     return [command for command in found if command != REFUSED_EXAMPLE]
 
 
@@ -156,13 +157,13 @@ def test_a_value_of_the_wrong_type_is_refused_by_the_cli_in_the_words_the_readme
     """`pulumi config set` stores any text; the CLI refuses a value of the wrong type before the program runs."""
     work, env = project
     env = stack(work, env)
-    readme = (ROOT / "README.md").read_text()
+    readme = docs.read("docs/capture.md")
     for command, key, kind in ((REFUSED_EXAMPLE, "capture", "array<string>"),
                                ("pulumi config set kafkaBrokers three", "kafkaBrokers", "integer")):
         subprocess.run(["bash", "-c", command], cwd=work, env=env, check=True, capture_output=True)
         shown = preview(work, env)
         assert f"Stack 'dev' with configuration key '{key}' must be of type '{kind}'" in shown, shown
-        assert f"'{key}' must be of type '{kind}'" in readme  # the README quotes the CLI's words
+        assert f"'{key}' must be of type '{kind}'" in readme  # the docs quote the CLI's words
         subprocess.run(["pulumi", "config", "rm", key], cwd=work, env=env, check=True, capture_output=True)
     assert f"`{REFUSED_EXAMPLE}`" in readme
 
@@ -172,8 +173,7 @@ def test_the_readmes_own_stack_block_as_written_then_make_ups_stack_selection(pr
     `pulumi up`: the stack is selected, not created again, and its config passes the CLI's check."""
     work, env = project
     env = {**env, "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("\n## Your own stack\n", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    block = docs.section("README.md", "Your own stack").split("```sh\n", 1)[1].split("```", 1)[0]
     lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
     assert lines[-1] == "make up STACK=dev-alice"
     for line in lines[:-1]:

@@ -98,7 +98,7 @@ public class TypedIcebergSinkTask extends IcebergSinkTask {
       addMissingColumns(catalog.loadTable(id), schema);
     } catch (RuntimeException failure) {
       throw new ConnectException("Iceberg sink: cannot create or update table " + id + " in the catalog: " + failure
-          + ". Check the sink's access to the catalog and the warehouse (README, 'The Iceberg archive').", failure);
+          + ". Check the sink's access to the catalog and the warehouse (docs/iceberg.md).", failure);
     }
   }
 

@@ -15,7 +15,6 @@ import subprocess
 import time
 from datetime import date, datetime, time as clock
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -28,6 +27,7 @@ from pyiceberg.types import DateType, DecimalType, LongType, StringType, Timesta
 from components import connect_config as cconf
 from connectors import configs, smoke
 from connectors.provider import root_cause
+from tests import docs
 from tests.dataplane.kafka import wait_for
 from tests.dataplane.pipeline import Pipeline, require_dataplane, run_with_fault, stack_settings
 from tests.dataplane.registry import CALLS
@@ -204,10 +204,9 @@ def test_make_verify_follows_a_marker_row_through_avro_to_the_archive(pipeline):
 
 
 def readme_recovery_commands() -> list[str]:
-    """The curl lines of the README's section on the compatibility rule, in order."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("\n### Schema changes and the compatibility rule\n", 1)[1].split("\n### ", 1)[0]
-    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    """The curl lines of docs/avro.md's section on the compatibility rule, in order."""
+    [block] = re.findall(r"```sh\n(.*?)```", docs.section("docs/avro.md", "Schema changes and the compatibility rule"),
+                         re.S)
     return [line for line in block.splitlines() if line.startswith("curl ")]
 
 

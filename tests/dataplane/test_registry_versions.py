@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import requests
 
 from components import connect_config as cconf
+from tests import docs
 from tests.dataplane.conftest import CACHE
 from tests.dataplane.registry import CALLS, SERVER_VERSION, server_api_spec
 
@@ -134,8 +134,7 @@ def test_each_call_is_served_alike_by_the_tested_and_the_deployed_registry(specs
     assert found == KNOWN_DIFFERENCES.get(call, [])
 
 
-def test_the_readme_names_the_tested_and_the_deployed_version():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("\n### Which registry the tests run\n", 1)[1].split("\n#", 1)[0]
+def test_the_docs_name_the_tested_and_the_deployed_version():
+    section = docs.section("docs/avro.md", "Which registry the tests run")
     assert SERVER_VERSION.removesuffix(".Final") in section and DEPLOYED_VERSION.removesuffix(".Final") in section
     assert "INTEGRITY" in section and "OAuth2" in section
