@@ -41,7 +41,7 @@ tools:
 up: tools $(VENV)/.installed
 	@VENV_PY=$(VENV_PY) scripts/check-prereqs.sh up $(STACK)
 	@scripts/select-stack.sh $(STACK)
-	@echo "A first 'pulumi up' creates the Kind cluster, pulls about 1.2 GB of images once, and waits up to 20 min for Connect's first start (its plugin downloads); later ones take a few minutes." >&2
+	@echo "A first 'pulumi up' creates the Kind cluster, pulls about 1.2 GB of images once, and waits up to 20 min for Connect's first start (its plugin downloads)." >&2
 	pulumi up --stack $(STACK) $(POLICY) $(PULUMI_ARGS)
 
 preview: tools $(VENV)/.installed
