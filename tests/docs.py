@@ -18,10 +18,19 @@ def every_page() -> dict[str, str]:
 
 
 def section(name: str, heading: str) -> str:
-    """The text under `heading` (its words, at any level) up to the next heading of its level or above."""
-    text = read(name)
-    match = re.search(rf"^(#+) {re.escape(heading)}\n", text, re.M)
-    assert match, f"{name} has no heading '{heading}'"
-    rest = text[match.end():]
-    end = re.search(rf"^#{{1,{len(match.group(1))}}} ", rest, re.M)
-    return rest[:end.start()] if end else rest
+    """The text under `heading` (its words, at any level) up to the next heading of its level or above;
+    a `#` line inside a code block is a shell comment, not a heading."""
+    lines = read(name).splitlines(keepends=True)
+    level, found, fenced = 0, [], False
+    for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else re.match(r"(#+) (.*)\n?$", line)
+        if level and match and len(match.group(1)) <= level:
+            break
+        if level:
+            found.append(line)
+        elif match and match.group(2) == heading:
+            level = len(match.group(1))
+    assert level, f"{name} has no heading '{heading}'"
+    return "".join(found)
