@@ -198,6 +198,11 @@ def _avro_name(column: str) -> str:
     return f"regexp_replace(regexp_replace({column}, '^([0-9])', '_\\1'), '[^A-Za-z0-9_]', '_', 'g')"
 
 
+# As wal_sender_timeout, for the other direction: a minute without progress ends the connection;
+# Debezium reconnects and resumes from its last confirmed position.
+REPLICATION_TCP_USER_TIMEOUT_SECONDS = 60
+
+
 def capture_sql(settings: Settings) -> str:
     """The capture step: brings the database in line with `capture`, run as the superuser (only a
     superuser may create an event trigger, or publish a table it does not own) on every change.
@@ -236,6 +241,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $function$
     SELECT EXISTS (SELECT FROM {CAPTURE_TABLE} WHERE entry IN (schema_name, schema_name || '.' || table_name))
 $function$;
 GRANT USAGE ON SCHEMA {INTERNAL_SCHEMA} TO {CDC_ROLE};
+-- A replication client that stops reading (Debezium while Kafka is down) must not hold up a
+-- checkpoint: its walsender, ended when the slot is given up, would wait for ever to write into the
+-- full socket, and the checkpoint for it. The kernel closes a connection unread this long.
+ALTER ROLE {CDC_ROLE} SET tcp_user_timeout = '{REPLICATION_TCP_USER_TIMEOUT_SECONDS}s';
 GRANT SELECT, INSERT, UPDATE ON {HEARTBEAT_TABLE} TO {CDC_ROLE};
 GRANT SELECT, INSERT ON {SIGNAL_TABLE} TO {CDC_ROLE};
 GRANT SELECT ON {MARKER_TABLE} TO {CDC_ROLE};

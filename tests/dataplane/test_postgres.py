@@ -1,5 +1,9 @@
 """The PostgreSQL tier's settings, init SQL and capture step, run on a real server."""
 
+import os
+import signal
+import subprocess
+import time
 from dataclasses import replace
 
 import psycopg
@@ -147,3 +151,60 @@ def test_below_the_minimum_postgresql_itself_refuses_to_start():
             assert '"max_wal_size" must be at least twice "wal_segment_size"' in log.read()
     finally:
         server.stop()
+
+
+def test_a_replication_client_that_stops_reading_never_holds_up_a_checkpoint(server):
+    """Debezium stops reading its replication connection while it cannot hand changes on (Kafka
+    down, its queue full), and keeps it open. Once the slot holds more than max_slot_wal_keep_size,
+    a checkpoint gives the slot up and ends its walsender, which first writes its FATAL into the
+    full socket: without a bound it waits there for ever, and the checkpoint with it (seen on the
+    real pipeline: CHECKPOINT waiting 20 minutes; no WAL recycled meanwhile). The CDC role's
+    tcp_user_timeout (the capture step's, here shortened to 5 s) closes a connection its client has
+    stopped reading; the checkpoint completes."""
+    slot = "stalled_reader"
+    with connect(server) as app:  # the capture step's setting, then a shorter one for this test's sake
+        [(settings,)] = app.execute("SELECT setconfig FROM pg_db_role_setting WHERE setrole = %s::regrole",
+                                    (pgconf.CDC_ROLE,)).fetchall()
+        assert f"tcp_user_timeout={pgconf.REPLICATION_TCP_USER_TIMEOUT_SECONDS}s" in settings
+        app.execute(f"ALTER ROLE {pgconf.CDC_ROLE} SET tcp_user_timeout = '5s'")
+    receiver = subprocess.Popen(
+        [os.path.join(server.bin_dir, "pg_recvlogical"), "--dbname", server.dsn(pgconf.CDC_ROLE), "--slot", slot,
+         "--create-slot", "--start", "--plugin", "pgoutput", "--option", "proto_version=1",
+         "--option", f"publication_names={pgconf.PUBLICATION}", "--file", os.devnull],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with connect(server) as app:
+        try:
+            streaming = lambda: app.execute(  # noqa: E731
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone() == (True,)
+            deadline = time.monotonic() + 30
+            while not streaming():
+                assert time.monotonic() < deadline and receiver.poll() is None, receiver.stderr.read()
+                time.sleep(0.2)
+            receiver.send_signal(signal.SIGSTOP)  # connected, and reading nothing more
+            app.execute("CREATE TABLE inventory.stall_ballast (id bigserial PRIMARY KEY, body text NOT NULL)")
+            for _ in range(8):  # 64 MB of changes to decode: far more than the socket's buffers hold
+                app.execute("INSERT INTO inventory.stall_ballast (body) SELECT (SELECT string_agg(md5(random()::text "
+                            "|| g || i), '') FROM generate_series(1, 256) AS i) FROM generate_series(1, 1000) AS g")
+            app.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '16MB'")
+            app.execute("SELECT pg_reload_conf()")
+            app.execute("SELECT pg_switch_wal()")
+            app.execute("SET statement_timeout = '170s'")
+            started = time.monotonic()
+            app.execute("CHECKPOINT")
+            took = time.monotonic() - started
+            [(status,)] = app.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+                                      (slot,)).fetchall()
+            print(f"\ncheckpoint with a stalled replication client: {took:.0f} s; the slot: {status}")
+            assert status == "lost"
+            assert took < 5 + 30
+        finally:
+            app.execute(f"ALTER ROLE {pgconf.CDC_ROLE} SET tcp_user_timeout = "
+                        f"'{pgconf.REPLICATION_TCP_USER_TIMEOUT_SECONDS}s'")
+            receiver.send_signal(signal.SIGKILL)
+            receiver.wait(timeout=30)
+            app.execute("RESET statement_timeout")
+            app.execute("ALTER SYSTEM RESET max_slot_wal_keep_size")
+            app.execute("SELECT pg_reload_conf()")
+            app.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                        (slot,))
+            app.execute("DROP TABLE IF EXISTS inventory.stall_ballast")
