@@ -168,12 +168,16 @@ class TopicCoverage:
     def last_written_at(self) -> datetime | None:
         return max((c.last_written_at for c in self.partitions if c.last_written_at), default=None)
 
+    @property
+    def problems(self) -> list[str]:
+        """What each partition that is not OK lacks."""
+        return [coverage.describe() for coverage in self.partitions if not coverage.ok]
+
     def as_dict(self) -> dict[str, Any]:
         last = self.last_written_at
         return {"topic": self.topic, "ok": self.ok, "written": self.written, "committed": self.committed,
                 "pending": self.pending, "objects": self.objects,
-                "last_archived_at": last.isoformat() if last else None,
-                "problems": [coverage.describe() for coverage in self.partitions if not coverage.ok]}
+                "last_archived_at": last.isoformat() if last else None, "problems": self.problems}
 
 
 def by_topic(covered: Iterable[Coverage]) -> list[TopicCoverage]:

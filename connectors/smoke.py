@@ -78,7 +78,7 @@ class Report:
     def _add(self, state: str, message: str) -> None:
         self.findings.append((state, message))
         if self.progress:
-            self.progress(f"{MARKS[state]} {message}")
+            self.progress(_line(state, message))
 
     def passed(self, message: str) -> None:
         self._add("ok", message)
@@ -97,7 +97,7 @@ class Report:
 
     @property
     def lines(self) -> list[str]:
-        return [f"{MARKS[state]} {message}" for state, message in self.findings]
+        return [_line(state, message) for state, message in self.findings]
 
     def table(self) -> list[str]:
         """The archive per table: a row each, the problems of a partition under its table."""
@@ -117,8 +117,12 @@ class Report:
                      for column, (cell, width) in enumerate(zip(row, widths))]
             lines.append("  " + "  ".join(cells).rstrip())
             if index:
-                lines += [f"    ✘ {problem}" for problem in self.tables[index - 1].as_dict()["problems"]]
+                lines += [f"    ✘ {problem}" for problem in self.tables[index - 1].problems]
         return lines
+
+    def ending(self) -> list[str]:
+        """What follows the findings: the archive's table, then the verdict."""
+        return [*self.table(), "pipeline OK" if self.ok else "pipeline NOT OK"]
 
     def as_dict(self) -> dict[str, Any]:
         """For machines (`--json`): the verdict, each finding, each table's archive."""
@@ -127,8 +131,11 @@ class Report:
                 "tables": [topic.as_dict() for topic in self.tables]}
 
     def __str__(self) -> str:
-        verdict = "pipeline OK" if self.ok else "pipeline NOT OK"
-        return "\n".join([*self.lines, *self.table(), verdict])
+        return "\n".join([*self.lines, *self.ending()])
+
+
+def _line(state: str, message: str) -> str:
+    return f"{MARKS[state]} {message}"
 
 
 def status(endpoints: Endpoints, progress: Callable[[str], None] | None = None) -> Report:

@@ -51,7 +51,7 @@ def report_main(doc: str, make_report: Callable[[smoke.Endpoints, argparse.Names
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        print("\n".join([*report.table(), "pipeline OK" if report.ok else "pipeline NOT OK"]))
+        print("\n".join(report.ending()))
     return OK if report.ok else NOT_OK
 
 
