@@ -16,13 +16,7 @@ def slug(heading: str) -> str:
 
 
 def anchors(text: str) -> set[str]:
-    found, fenced = set(), False
-    for line in text.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and (heading := re.match(r"#{1,6} (.*)", line)):
-            found.add(slug(heading.group(1)))
-    return found
+    return {slug(words) for _, _, words in docs.headings(text)}
 
 
 def test_the_quick_start_fits_a_screen_and_reaches_the_archive():
