@@ -4,16 +4,16 @@ import pulumi
 
 from components.archive import Archive
 from components.buffer_config import RATE
-from components.cdc import Connectors
 from components.cluster import Cluster, kubectl_hint
 from components.connect import Connect
 from components.kafka import Kafka
 from components.platform import Platform
 from components.postgres import Postgres
 from components.schema_registry import SchemaRegistry
-from components.settings import load_settings
+from components.stack import load_settings
 from components.storage import Storage
-from connectors.configs import BUFFER_GUARD_NAME, SOURCE_NAME, sink_name
+from connectors.cdc import Connectors
+from connectors.configs import BUFFER_GUARD_NAME, SOURCE_NAME
 
 settings = load_settings()  # every config problem is reported here, before any resource exists
 
@@ -55,9 +55,9 @@ pulumi.export(
     "connectors",
     {
         "source": {"name": SOURCE_NAME, "state": connectors.source.state, "slot": connectors.source.slot},
-        "sink": {"name": sink_name(settings), "state": connectors.sink.state},
+        "sink": {"name": settings.config.archive_format.sink_name, "state": connectors.sink.state},
         "bufferGuard": {"name": BUFFER_GUARD_NAME, "state": connectors.buffer_guard.state},
-        "serialization": settings.config.serialization,
+        "serialization": settings.config.serialization.name,
     },
 )
 # What an archive outage the stack survives, losing nothing, at the rate it is built for.
@@ -66,5 +66,5 @@ pulumi.export("outageWindow", {"eventsPerSecond": RATE, "seconds": round(connect
 pulumi.export(
     "archive",
     {"bucket": archive.bucket_name, "arn": archive.bucket_arn, "region": archive.region, "prefix": archive.prefix,
-     "format": settings.config.archive_format, "glueDatabase": archive.catalog_database},
+     "format": settings.config.archive_format.name, "glueDatabase": archive.catalog_database},
 )

@@ -30,10 +30,14 @@ import psycopg  # noqa: E402
 
 from components import connect_config as cconf  # noqa: E402
 from components import kafka_config as kconf  # noqa: E402
+from components.formats import ARCHIVE_FORMATS, SERIALIZATIONS  # noqa: E402
 from components.postgres_config import server_settings  # noqa: E402
+from components.settings import StackConfig  # noqa: E402
+from components.topology import KAFKA_VERSION  # noqa: E402
 from connectors import configs  # noqa: E402
-from connectors.smoke import archived_records  # noqa: E402
-from tests.dataplane.pipeline import Pipeline, require_dataplane, stack_settings  # noqa: E402
+from operations.smoke import archived_records  # noqa: E402
+from harness.dataplane.pipeline import Pipeline, require_dataplane, stack_settings  # noqa: E402
+from harness.needs import Unavailable  # noqa: E402
 
 HERE = Path(__file__).parent
 TICK = 0.1  # the load generator commits one transaction per tick
@@ -241,13 +245,19 @@ def main() -> int:
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. full-speed")
     parser.add_argument("--events", type=int, default=1_500_000,
                         help="at full speed: commit this many events as fast as possible, then let the pipeline drain")
-    parser.add_argument("--format", choices=("jsonl", "iceberg"), default="jsonl", help="the stack's archiveFormat")
+    parser.add_argument("--format", choices=tuple(ARCHIVE_FORMATS), default=StackConfig().archive_format.name,
+                        help="the stack's archiveFormat")
     parser.add_argument("--exactly-once", action="store_true", help="the stack's exactlyOnceSource")
-    parser.add_argument("--serialization", choices=("json", "avro"), default="avro", help="the stack's serialization")
+    parser.add_argument("--serialization", choices=tuple(SERIALIZATIONS), default=StackConfig().serialization.name,
+                        help="the stack's serialization")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="another stack config key, e.g. connectMemory=768Mi (repeatable)")
     args = parser.parse_args()
-    require_dataplane()
+    try:
+        require_dataplane()
+    except Unavailable as missing:
+        print(f"make bench: {missing}", file=sys.stderr)
+        return 2
 
     runs = []
     for index in range(args.runs):
@@ -299,7 +309,7 @@ def run_once(args) -> dict:
         load_ended = time.time()
         print(f"  committed {load.committed} change events in {load_ended - load_started:.1f}s", flush=True)
         load.committed += warm
-        gather = collect_iceberg if args.format == "iceberg" else collect
+        gather = collect_iceberg if ARCHIVE_FORMATS[args.format].typed else collect
         records, objects = gather(pipeline, load, deadline=time.monotonic() + 900)
         cpu = cpu_report(before, CpuSnapshot(pids), load.burst, load)
         wire = wire_bytes(pipeline)
@@ -485,15 +495,15 @@ def measure(args, settings, load, load_started, load_ended, records, objects, pe
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "config": {
             "target_rate": args.rate or "full speed", "seconds": args.seconds, "warmup": args.warmup,
-            "kafka_version": kconf.KAFKA_VERSION, "brokers": settings.brokers,
+            "kafka_version": KAFKA_VERSION, "brokers": settings.brokers,
             "broker_heap": kconf.heap(settings).quantity(), "connect_heap": cconf.connect_heap(settings).quantity(),
             "postgres": {k: v for k, v in server_settings(settings.config).items()
                          if k in ("shared_buffers", "work_mem", "max_connections", "wal_buffers", "max_wal_size")},
             "source": {k: v for k, v in configs.debezium_source(settings, configs.Database("db", 5432)).items()
                        if k.startswith(("max.", "poll.", "producer.override", "topic.creation"))},
-            "archive_format": settings.config.archive_format,
+            "archive_format": settings.config.archive_format.name,
             "exactly_once_source": settings.config.exactly_once_source,
-            "serialization": settings.config.serialization,
+            "serialization": settings.config.serialization.name,
             "sink": {k: v for k, v in configs.archive_sink(settings, configs.Bucket("b", "r", "p"), "db").items()
                      if k.startswith(("file.", "consumer.override", "iceberg.control", "iceberg.tables.auto-create-props"))},
             "worker": {k: v for k, v in cconf.worker_properties(settings).items() if k.startswith("offset.")},

@@ -127,7 +127,7 @@ class Archive(pulumi.ComponentResource):
         self.catalog_database: pulumi.Output[str] | None = None
         catalog_resources: list[pulumi.Resource] = []
         catalog: pulumi.Input[rules.GlueCatalog | None] = None
-        if config.archive_format == "iceberg":
+        if config.archive_format.typed:
             # The Iceberg tables' catalog: one Glue database per stack, kept with the bucket it describes.
             database = aws.glue.CatalogDatabase(
                 "archive-catalog",
@@ -158,7 +158,7 @@ class Archive(pulumi.ComponentResource):
         self.secret_access_key = pulumi.Output.secret(access_key.secret)
 
         outputs = {"bucketName": self.bucket_name, "bucketArn": self.bucket_arn, "region": self.region,
-                   "prefix": self.prefix, "format": config.archive_format}
+                   "prefix": self.prefix, "format": config.archive_format.name}
         if catalog_resources:
             outputs["glueDatabase"] = self.catalog_database
         self.register_outputs(outputs)

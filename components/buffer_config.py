@@ -28,14 +28,11 @@ REPORT_TOPIC = "pipeline.buffers"
 # The rate the stack is built for, at which `pulumi up` states the window and warns below WARN_BELOW.
 RATE = 10_000
 WARN_BELOW_SECONDS = 3600
-# Measured with `make bench`'s load (80% inserts, 20% updates of a narrow table): what one change
-# event takes on each broker's volume (every broker holds every partition), batched and compressed
-# as the source writes it (bench/results*.json, "wire"); and the WAL PostgreSQL writes for it with
-# the table's replica identity FULL and a logical slot. Wider rows take more of both: `make status`
-# measures the live stack instead.
+# Measured with `make bench`'s load (80% inserts, 20% updates of a narrow table): the WAL PostgreSQL
+# writes for one change event with the table's replica identity FULL and a logical slot (what it
+# takes on each broker's volume is its serialization's, components/formats.py). Wider rows take more
+# of both: `make status` measures the live stack instead.
 WAL_BYTES_PER_EVENT = 320
-KAFKA_BYTES_PER_EVENT = {"avro": 57.4, "json": 64.0}
-KAFKA_BYTES_PER_EVENT_WITH_SCHEMAS = 139.5  # json for an Iceberg archive: each record carries its schema
 
 
 def change_segment_bytes(config: StackConfig) -> int:
@@ -45,9 +42,7 @@ def change_segment_bytes(config: StackConfig) -> int:
 
 
 def kafka_bytes_per_event(config: StackConfig) -> float:
-    if config.serialization == "json" and config.archive_format == "iceberg":
-        return KAFKA_BYTES_PER_EVENT_WITH_SCHEMAS
-    return KAFKA_BYTES_PER_EVENT[config.serialization]
+    return config.serialization.bytes_per_event(config.archive_format)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pulumi_random as random
 
 from . import connect_config as cconf
 from .archive import Archive
+from .formats import ARCHIVE_FORMATS, plugins_for
 from .k8s import (
     checksum,
     container_security_context,
@@ -29,7 +30,7 @@ from .k8s import (
 from .kafka import Kafka
 from .kafka_config import render_properties
 from .postgres_config import CDC_PASSWORD_KEY, CREDENTIALS_SECRET
-from .plugins import INSTALLER, MANIFEST, plugin_files, plugins_for
+from .plugins import INSTALLER, MANIFEST, plugin_files
 from .platform import Platform
 from .postgres import Postgres
 from .quantity import Memory
@@ -48,9 +49,8 @@ INSTALLER_MEMORY = Memory.mebibytes(384)
 # The verified downloads (Debezium's archive, the archive sink's jars or the jars the own plugins
 # compile against), kept; the installed plugins take as much again. Iceberg's sink is ~140 MB of jars.
 PLUGIN_CACHE = "/var/cache/connect-plugins"
-PLUGIN_SPACE = {"jsonl": Memory.mebibytes(256), "iceberg": Memory.mebibytes(512)}
 # The plugin cache's claim, sized for every format: a claim template cannot change after the first `up`.
-PLUGIN_CACHE_SPACE = max(PLUGIN_SPACE.values())
+PLUGIN_CACHE_SPACE = max(archive.plugin_space for archive in ARCHIVE_FORMATS.values())
 
 
 class Connect(pulumi.ComponentResource):
@@ -114,9 +114,9 @@ class Connect(pulumi.ComponentResource):
         if warning := cconf.iceberg_memory_warning(settings):
             pulumi.log.warn(warning, resource=self)
         plugins = plugin_files(plugins_for(archive_format, settings.config.serialization))
-        plugin_space = PLUGIN_SPACE[archive_format]
+        plugin_space = archive_format.plugin_space
         init_containers = [self._installer(settings)]
-        if archive_format == "iceberg":
+        if archive_format.typed:
             init_containers.append(self._control_topic(settings))
         self.plugin_config = kubernetes.core.v1.ConfigMap(
             "connect-plugins-config", metadata=metadata("connect-plugins"), data=plugins, opts=in_namespace

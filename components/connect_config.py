@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 
 from .k8s import jvm_heap, jvm_heap_options, jvm_memory_options, jvm_options
-from .kafka_config import KAFKA_VERSION, bootstrap_servers, max_message_bytes
+from .kafka_config import bootstrap_servers, max_message_bytes
 from .plugins import AVRO_CONVERTER, CLIENT_OVERRIDE_POLICY, SCHEMA_RESOLVER
 from .postgres_config import CDC_PASSWORD_KEY
 from .quantity import Memory
 from .settings import Settings
-from .topology import CONNECT, SCHEMA_REGISTRY
+from .topology import CONNECT, KAFKA_VERSION, SCHEMA_REGISTRY
 
 IMAGE = f"apache/kafka:{KAFKA_VERSION}"  # Connect runs from the brokers' own distribution
 # Builds the S3 sink from source and fetches the plugins at pod start; Connect itself needs no JDK.
@@ -250,7 +250,7 @@ ICEBERG_MEASURED_PEAK = Memory.mebibytes(781)
 def iceberg_memory_warning(settings: Settings) -> str | None:
     """What `pulumi up` warns of when an Iceberg stack's Connect workers get less than was measured."""
     memory = settings.config.connect_memory
-    if settings.config.archive_format != "iceberg" or memory > ICEBERG_MEASURED_PEAK:
+    if not settings.config.archive_format.typed or memory > ICEBERG_MEASURED_PEAK:
         return None
     return (f"connectMemory {memory} with archiveFormat iceberg: `make bench` measured Connect at "
             f"{ICEBERG_MEASURED_PEAK.mib} MiB under 10,000 events/s with 768Mi, so the worker may be OOM-killed "

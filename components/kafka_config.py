@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from .k8s import jvm_heap, jvm_options
 from .quantity import Memory, below_minimum
 from .settings import Settings, StackConfig
-from .topology import KAFKA, PROJECT
+from .topology import KAFKA, KAFKA_VERSION, PROJECT
 
-KAFKA_VERSION = "4.3.1"  # brokers, Connect and the data-plane harness all run this one
 IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 STATEFUL_SET = "kafka"
 HEADLESS_SERVICE = "kafka-headless"

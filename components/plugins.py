@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from .iceberg_jars import ICEBERG_SINK_JARS, ICEBERG_VERSION
-from .kafka_config import KAFKA_VERSION
+from .topology import KAFKA_VERSION
 
 CONNECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "connect")
 INSTALLER = "InstallPlugins.java"
@@ -199,16 +199,9 @@ AVRO_CONVERTER = Plugin(
 )
 
 COMMON_PLUGINS = (DEBEZIUM_POSTGRES, RECORD_SIZE_LIMIT, BUFFER_GUARD, CLIENT_OVERRIDE_POLICY)
-ARCHIVE_SINKS = {"jsonl": S3_SINK, "iceberg": ICEBERG_SINK}
-CONVERTERS = {"json": (), "avro": (AVRO_CONVERTER,)}  # Kafka's JsonConverter ships with the worker
-# Every plugin the project declares, whichever archive format and serialization a stack chooses.
-PLUGINS = (*COMMON_PLUGINS, *ARCHIVE_SINKS.values(), AVRO_CONVERTER)
-
-
-def plugins_for(archive_format: str, serialization: str) -> tuple[Plugin, ...]:
-    """What a stack's Connect workers install: the source's plugins, its archive format's sink and
-    its serialization's converter."""
-    return (*COMMON_PLUGINS, ARCHIVE_SINKS[archive_format], *CONVERTERS[serialization])
+# Every plugin the project declares, whichever archive format and serialization a stack chooses
+# (components/formats.py says which of them a stack installs).
+PLUGINS = (*COMMON_PLUGINS, S3_SINK, ICEBERG_SINK, AVRO_CONVERTER)
 
 
 def _read(*path: str) -> str:

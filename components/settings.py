@@ -11,7 +11,7 @@ import getpass
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,8 +23,11 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
 from pydantic.alias_generators import to_camel
 
+from . import archive_config as archive  # the archive tier owns S3's rules
+from .archive_config import auto_bucket_prefix
 from .capture import DEFAULT as DEFAULT_CAPTURE
 from .capture import Capture, entry_problems, parse_entries
+from .formats import AVRO, ICEBERG, JSONL, ArchiveFormat, Serialization
 from .quantity import Memory
 from .topology import HOST_PORT_RANGE, NODE_PORT_RANGE, PROJECT, HostPort, Workload, host_ports
 
@@ -128,6 +131,8 @@ OptionalMemory = Annotated[
     BeforeValidator(lambda raw: None if str(raw).strip() == "" else Memory.parse(raw)),
     PlainSerializer(lambda memory: "" if memory is None else str(memory)),
 ]
+ArchiveFormatValue = Annotated[ArchiveFormat, BeforeValidator(ArchiveFormat.parse), PlainSerializer(str)]
+SerializationValue = Annotated[Serialization, BeforeValidator(Serialization.parse), PlainSerializer(str)]
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Boolean = Annotated[bool, BeforeValidator(_boolean)]
 PinnedImage = Annotated[str, BeforeValidator(_pinned_image)]
@@ -214,13 +219,13 @@ class StackConfig(BaseModel):
         description="Maven repository the Connect pods download their plugins from: Maven Central, or a "
         "mirror or proxy of it. The pinned sha256 of every file is checked either way.",
     )
-    archive_format: Literal["jsonl", "iceberg"] = Field(
-        "jsonl",
+    archive_format: ArchiveFormatValue = Field(
+        JSONL,
         description="How changes are archived: jsonl (gzipped JSON lines, one object per batch) or iceberg "
         "(an Iceberg changelog table per captured table, typed Parquet, cataloged in AWS Glue).",
     )
-    serialization: Literal["avro", "json"] = Field(
-        "avro",
+    serialization: SerializationValue = Field(
+        AVRO,
         description="How changes travel through Kafka: avro (keys and values typed, their schemas in the registry) "
         "or json (Kafka's JSON, without schemas for the JSONL archive, with a schema in every record for Iceberg).",
     )
@@ -313,8 +318,6 @@ class Names:
 
     @property
     def bucket_prefix(self) -> str:
-        from .archive_config import auto_bucket_prefix
-
         digest = hashlib.sha256(self.stack_slug.encode()).hexdigest()[:4]
         return auto_bucket_prefix(PROJECT, self.stack_slug, digest)
 
@@ -394,13 +397,12 @@ def config_from_stack_file(project: str, stack: str, directory: Path | None = No
     return _own_keys(project, (yaml.safe_load(path.read_text()) or {}).get("config") or {})
 
 
-def load_settings() -> Settings:
-    project = pulumi.get_project()
-    return parse_settings(project, pulumi.get_stack(), config_from_runtime(project))
+TierCheck = Callable[["StackConfig"], "tuple[str, str] | None"]
 
 
-def parse_settings(project: str, stack: str, raw: Mapping[str, Any]) -> Settings:
-    """Validate the whole configuration; raise SettingsError naming every problem at once."""
+def parse(project: str, stack: str, raw: Mapping[str, Any], tier_checks: Iterable[TierCheck]) -> Settings:
+    """Validate the whole configuration, the model's rules and each tier's (`tier_checks`, which the
+    tiers own: components/stack.py); raise SettingsError naming every problem at once."""
 
     def qualified(key: str) -> str:
         return f"{project}:{key}"
@@ -446,6 +448,8 @@ def parse_settings(project: str, stack: str, raw: Mapping[str, Any]) -> Settings
         problems += [Problem(qualified("capture"), message) for message in entry_problems(capture)]
     if config is not None:
         problems += [Problem(qualified(key), message) for key, message in _cross_checks(config)]
+        found = [check(config) for check in tier_checks]
+        problems += [Problem(qualified(key), message) for key, message in filter(None, found)]
     if problems:
         raise SettingsError(problems)
     assert config is not None
@@ -511,13 +515,6 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
             )
         )
 
-    from .kafka_config import storage_problem as kafka_storage_problem
-    from .postgres_config import memory_problem, storage_problem  # each tier owns its model
-
-    for problem in (memory_problem(config), storage_problem(config), kafka_storage_problem(config)):
-        if problem:
-            problems.append(problem)
-
     shared = config.shared_cluster
     table = host_ports(config.kafka_brokers, config.host_port_offset, shared)
     outside = [p for p in table if p.host_port not in HOST_PORT_RANGE]
@@ -557,12 +554,12 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
         )
 
     problems += _archive_checks(config)
-    if config.exactly_once_source and config.archive_format != "iceberg":
+    if config.exactly_once_source and not config.archive_format.typed:
         problems.append((
             "exactlyOnceSource",
-            "needs archiveFormat iceberg: the JSONL sink archives at least once anyway, and its completeness "
+            f"needs archiveFormat {ICEBERG}: the {JSONL} sink archives at least once anyway, and its completeness "
             "check reads a partition's offsets as contiguous, which transaction markers are not. "
-            "`pulumi config set archiveFormat iceberg`, or leave exactlyOnceSource false",
+            f"`pulumi config set archiveFormat {ICEBERG}`, or leave exactlyOnceSource false",
         ))
 
     if config.cluster == "kind" and (config.kubeconfig or config.kube_context):
@@ -581,8 +578,6 @@ def _cross_checks(config: StackConfig) -> list[tuple[str, str]]:
 
 
 def _archive_checks(config: StackConfig) -> list[tuple[str, str]]:
-    from . import archive_config as archive  # the tier owns S3's rules
-
     problems: list[tuple[str, str]] = []
     if config.archive_region not in archive.AWS_REGIONS:
         close = difflib.get_close_matches(config.archive_region, archive.AWS_REGIONS, n=1)

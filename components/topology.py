@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PROJECT = "data-ingestion"
+KAFKA_VERSION = "4.3.1"  # brokers, Connect, the plugins it compiles and the data-plane harness all run this one
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,6 @@ from components.topology import CONNECT
 
 SOURCE_NAME = "postgres-source"
 BUFFER_GUARD_NAME = "buffer-guard"
-SINK_NAME = "s3-sink"  # archiveFormat jsonl: the name its committed offsets are kept under
-ICEBERG_SINK_NAME = "iceberg-sink"
 TOPIC_PREFIX = "cdc"
 # What a record adds to its key and value in the producer's size check: headers, timestamp, framing.
 RECORD_FRAMING = 1024
@@ -86,17 +84,6 @@ def execute_snapshot_signal(tables: list[str]) -> tuple[str, str, str]:
     `tables`: read in chunks by primary key while the stream goes on, without reordering changes."""
     data = {"type": "incremental", "data-collections": [re.escape(table) for table in tables]}
     return f"snapshot-{uuid.uuid4()}", "execute-snapshot", json.dumps(data)
-
-
-def sink_name(settings: Settings) -> str:
-    """The archive sink connector of the stack's archiveFormat."""
-    return ICEBERG_SINK_NAME if settings.config.archive_format == "iceberg" else SINK_NAME
-
-
-def sink_group(name: str = SINK_NAME) -> str:
-    """The consumer group Kafka Connect gives a sink connector: its committed offsets are what the
-    sink has archived."""
-    return f"connect-{name}"
 
 
 def debezium_source(settings: Settings, database: Database, secrets_dir: str = cconf.SECRETS_DIR,
@@ -190,7 +177,7 @@ def buffer_guard(settings: Settings, kafka_bootstrap: str | None = None, rest_ur
         "connector.class": BUFFER_GUARD.class_name,
         "tasks.max": "1",
         "bootstrap.servers": kafka_bootstrap or kconf.bootstrap_servers(settings),
-        "group": sink_group(sink_name(settings)),
+        "group": settings.config.archive_format.sink_group,
         "topics.regex": CHANGE_TOPIC_PATTERN,
         "capacity.bytes": str(settings.config.kafka_storage.bytes),
         "free.at": str(bconf.FREE_AT),
@@ -231,14 +218,14 @@ def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, st
     """With serialization avro, keys and values through the registry; otherwise, for an Iceberg
     archive, JSON with each change's schema in it, so that the sink creates typed columns (numeric
     as a decimal of its scale, not as text). With json, the JSONL archive keeps records bare."""
-    if settings.config.serialization == "avro":
+    if settings.config.serialization.registry:
         # The size limit still measures schemaless JSON: never smaller than the Avro it stands for.
         # Avro names hold letters, digits and _ only, and start with no digit: a column "Unit Price"
         # arrives as Unit_Price rather than stopping the source (the capture step leaves out a table
         # whose columns would then share a name).
         return {"field.name.adjustment.mode": "avro", "schema.name.adjustment.mode": "avro",
                 **_numerics(typed=True), **converters(settings, registry_url)}
-    if settings.config.archive_format != "iceberg":
+    if not settings.config.serialization.schemas_in_records(settings.config.archive_format):
         return _numerics(typed=False)
     return {
         **_numerics(typed=True),
@@ -250,7 +237,7 @@ def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, st
 def converters(settings: Settings, registry_url: str | None = None) -> dict[str, str]:
     """How a connector writes or reads typed keys and values: Avro through the registry, or JSON
     with each record's schema in it."""
-    if settings.config.serialization == "avro":
+    if settings.config.serialization.registry:
         return cconf.avro_converters(settings, registry_url)
     return JSON_WITH_SCHEMAS
 
@@ -330,7 +317,7 @@ def archive_sink(settings: Settings, bucket: Bucket, database: str | None = None
                  secrets_dir: str = cconf.SECRETS_DIR, kafka_bootstrap: str | None = None,
                  registry_url: str | None = None) -> dict[str, str]:
     """The stack's archive sink: Iceberg's into the Glue database, or the JSONL sink."""
-    if settings.config.archive_format == "iceberg":
+    if settings.config.archive_format.typed:
         assert database is not None, "an Iceberg archive needs its Glue database"
         return iceberg_sink(settings, Catalog(database, bucket), registry_url=registry_url)
     return s3_sink(settings, bucket, secrets_dir=secrets_dir, kafka_bootstrap=kafka_bootstrap, registry_url=registry_url)
@@ -373,6 +360,6 @@ def _jsonl_converters(settings: Settings, registry_url: str | None) -> dict[str,
     written as it is, rather than parsed into Connect's data and serialized again (a third of the
     worker's CPU and most of its garbage, in `make bench`'s profile). With avro, the typed records,
     which the sink writes as JSON with their types kept."""
-    if settings.config.serialization == "avro":
+    if settings.config.serialization.registry:
         return converters(settings, registry_url)
     return {"key.converter": BYTES_CONVERTER, "value.converter": BYTES_CONVERTER}

@@ -16,8 +16,9 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from components import postgres_config as pgconf  # noqa: E402
+from components.formats import ArchiveFormat, Serialization  # noqa: E402
 from components.settings import Names, stack_slug  # noqa: E402
-from connectors import smoke  # noqa: E402
+from operations import smoke  # noqa: E402
 
 
 # What `make verify` and `make status` exit with; argparse's own refusal is 2 as well.
@@ -66,7 +67,7 @@ def endpoints(stack: str) -> smoke.Endpoints:
     password = base64.b64decode(encoded).decode()
     host, port = outputs["postgres"]["host"].rsplit(":", 1)
     archive = outputs["archive"]
-    iceberg = archive.get("format") == "iceberg"
+    archive_format = ArchiveFormat.parse(archive["format"])
 
     def s3():
         import boto3
@@ -90,7 +91,8 @@ def endpoints(stack: str) -> smoke.Endpoints:
         s3=s3,
         replication_slot=Names(stack_slug(stack)).replication_slot,
         glue_database=archive.get("glueDatabase") or "",
-        catalog=catalog if iceberg else None,
+        archive=archive_format,
+        catalog=catalog if archive_format.typed else None,
         registry_url=outputs["schemaRegistry"]["confluentCompatible"]
-        if outputs["connectors"].get("serialization") == "avro" else "",
+        if Serialization.parse(outputs["connectors"]["serialization"]).registry else "",
     )

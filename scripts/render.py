@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from components.quantity import Memory  # noqa: E402
 from components.settings import config_from_stack_file  # noqa: E402
 from components.topology import PROJECT  # noqa: E402
-from tests.stackgraph import SECRET_SIG, Graph, PlaceholderMocks, Registered, run_stack  # noqa: E402
+from harness.stackgraph import SECRET_SIG, Graph, PlaceholderMocks, Registered, run_stack  # noqa: E402
 
 REDACTED = "<redacted>"
 OWNER_PLACEHOLDER = "<your-login-name>"

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.quantity import Memory  # noqa: E402
-from components.settings import Settings, SettingsError, config_from_stack_file, parse_settings, pods_memory  # noqa: E402
+from components.settings import Settings, SettingsError, config_from_stack_file, pods_memory  # noqa: E402
+from components.stack import parse_settings  # noqa: E402
 from components.topology import PROJECT  # noqa: E402
 
 # The control plane (API server, etcd, controllers) and three kubelets with their runtimes.

@@ -7,13 +7,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tests.stackgraph import install_mocks  # noqa: E402
+from harness.needs import Unavailable  # noqa: E402
+from harness.stackgraph import install_mocks  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def pulumi_mocks():
     """A fresh mock runtime for every test, recording each resource the program registers."""
     return install_mocks()
+
+
+def _skip_or_fail(missing: Unavailable):
+    """A dependency this machine lacks: skipped on a developer's machine; under CI, a failure, for
+    .ci/run must install it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing} (.ci/run must install it)")
+    pytest.skip(str(missing))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    try:
+        return (yield)
+    except Unavailable as missing:
+        _skip_or_fail(missing)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    except Unavailable as missing:
+        _skip_or_fail(missing)
 
 
 def minutes(item: pytest.Item) -> float:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from scripts.render import render
-from tests.apiserver import ApiServer
-from tests.stackgraph import FAKE_KUBECONFIG, SECRET_SIG, run_stack
+from harness.apiserver import ApiServer
+from harness.stackgraph import FAKE_KUBECONFIG, SECRET_SIG, run_stack
 
 pytestmark = pytest.mark.minutes(1)
 

@@ -4,9 +4,10 @@ import botocore.session
 import pytest
 
 from components.archive_config import AWS_REGIONS, SINK_OBJECT_ACTIONS
-from components.settings import SettingsError, parse_settings
+from components.settings import SettingsError
+from components.stack import parse_settings
 from tests.iam import ALLOWED, DENIED, IMPLICITLY_DENIED, evaluate
-from tests.stackgraph import (
+from harness.stackgraph import (
     FAKE_ACCESS_KEY_ID,
     FAKE_ACCOUNT,
     FAKE_BUCKET_SUFFIX,

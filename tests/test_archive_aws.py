@@ -5,8 +5,8 @@ import io
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.awsfake import FakeAws, apply_archive
-from tests.stackgraph import run_stack
+from harness.awsfake import FakeAws, apply_archive
+from harness.stackgraph import run_stack
 
 
 @pytest.fixture(scope="module")

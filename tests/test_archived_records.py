@@ -4,7 +4,7 @@ import gzip
 import json
 from decimal import Decimal
 
-from connectors.smoke import archived_records
+from operations.smoke import archived_records
 
 
 def test_a_value_holding_unicode_line_separators_is_one_record():

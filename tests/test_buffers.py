@@ -8,11 +8,11 @@ import pulumi
 import pytest
 
 from components import buffer_config as bconf
-from components.settings import parse_settings
-from connectors.buffers import Buffers, GuardReport
-from connectors.configs import CHANGE_TOPIC_PATTERN, Database, buffer_guard, debezium_source, sink_group
+from components.stack import parse_settings
+from operations.buffers import Buffers, GuardReport
+from connectors.configs import CHANGE_TOPIC_PATTERN, Database, buffer_guard, debezium_source
 from connectors.slot import SlotHealth
-from tests.stackgraph import run_stack
+from harness.stackgraph import run_stack
 
 GiB = 2**30
 
@@ -56,7 +56,7 @@ def test_pulumi_up_states_the_window_and_warns_when_it_is_short(monkeypatch):
 def test_the_guard_watches_the_change_topics_against_the_sink_s_offsets_and_stops_the_source(archive, sink):
     guard = buffer_guard(settings(archiveFormat=archive, kafkaStorage="8Gi"))
     assert guard["connector.class"] == "dataingestion.connect.guard.BufferGuard" and guard["tasks.max"] == "1"
-    assert guard["group"] == sink_group(sink)
+    assert guard["group"] == f"connect-{sink}"
     assert guard["topics.regex"] == CHANGE_TOPIC_PATTERN
     assert guard["capacity.bytes"] == str(8 * GiB)
     assert guard["connector"] == "postgres-source" and guard["rest.url"] == "http://localhost:8083"

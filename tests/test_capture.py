@@ -9,9 +9,10 @@ import re
 import pytest
 
 from components import postgres_config as pgconf
-from components.settings import parse_settings
+from components.formats import JSONL
+from components.stack import parse_settings
 from connectors import configs
-from tests.stackgraph import SECRET_MARK, SECRET_SIG, fake_password, plain, run_stack
+from harness.stackgraph import SECRET_MARK, SECRET_SIG, fake_password, plain, run_stack
 from tests.test_settings import refused
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
@@ -81,7 +82,7 @@ def test_the_reserved_words_are_the_servers():
 
 
 def source_and_sink(graph):
-    return graph.one(DYNAMIC, configs.SOURCE_NAME).inputs["config"], graph.one(DYNAMIC, configs.SINK_NAME).inputs["config"]
+    return graph.one(DYNAMIC, configs.SOURCE_NAME).inputs["config"], graph.one(DYNAMIC, JSONL.sink_name).inputs["config"]
 
 
 def test_debezium_and_the_publication_follow_from_capture():

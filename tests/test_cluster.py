@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from components.connect_config import SCHEMA_REGISTRY_IMAGE
-from tests.stackgraph import FAKE_KUBECONFIG, contains_secret_marker, run_stack, walk
+from harness.stackgraph import FAKE_KUBECONFIG, contains_secret_marker, run_stack, walk
 
 COMMAND = "command:local:Command"
 PROVIDER = "pulumi:providers:kubernetes"

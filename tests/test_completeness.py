@@ -1,6 +1,6 @@
 """The archive's completeness check, on listings: what counts as a gap and what does not."""
 
-from connectors.completeness import Partition, coverage, parse_key
+from operations.completeness import Partition, coverage, parse_key
 
 ID = "7t3vC4IWfusAAAAAOt5osQ"
 OLD = "AAAAAAAAAAAAAAAAAAAAAQ"
@@ -76,8 +76,8 @@ def test_make_status_shows_a_row_per_table_and_machines_read_the_same_as_json():
     table, the newest object's time; `--json` carries the same figures."""
     from datetime import datetime, timezone
 
-    from connectors.completeness import by_topic
-    from connectors.smoke import Report
+    from operations.completeness import by_topic
+    from operations.smoke import Report
 
     at = datetime(2026, 12, 4, 18, 0, 5, tzinfo=timezone.utc)
     customers = [coverage(Partition("cdc.inventory.customers", 0, ID, 300, 0, 310),

@@ -5,11 +5,13 @@ import re
 import pytest
 
 from components import connect_config as cconf
-from components.kafka_config import KAFKA_VERSION
-from components.plugins import AVRO_CONVERTER, ICEBERG_SINK, MANIFEST, PLUGINS, plugin_files, plugins_for
+from components.topology import KAFKA_VERSION
+from components.formats import AVRO, JSON, JSONL, plugins_for
+from components.plugins import AVRO_CONVERTER, ICEBERG_SINK, MANIFEST, PLUGINS, plugin_files
 from components.quantity import Memory
-from components.settings import SettingsError, parse_settings
-from tests.stackgraph import (SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain,
+from components.settings import SettingsError
+from components.stack import parse_settings
+from harness.stackgraph import (SECRET_MARK, SECRET_SIG, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain,
                               run_stack, walk)
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -192,7 +194,7 @@ def test_plugins_are_installed_at_start_from_the_declared_manifest(graph):
     assert installer["command"][3] == cconf.PLUGIN_PATH
     assert env(installer)["PLUGIN_REPOSITORY"] == "https://repo1.maven.org/maven2"
     assert installer["securityContext"]["runAsNonRoot"] is True
-    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for("jsonl", "avro"))
+    assert graph.one(CONFIG_MAP, "connect-plugins-config").inputs["data"] == plugin_files(plugins_for(JSONL, AVRO))
 
 
 def test_an_avro_stack_installs_apicurios_converter_without_the_kafka_jars_it_would_bring(graph):
@@ -205,7 +207,7 @@ def test_an_avro_stack_installs_apicurios_converter_without_the_kafka_jars_it_wo
                    for jar in ("kafka-clients", "connect-api", "connect-json", "slf4j-api", "jackson-databind"))
     assert ("avro-converter", "source", "TypedAvroConverter.java") in {tuple(entry[:3]) for entry in entries}
     # Without avro, nothing of it is installed.
-    assert AVRO_CONVERTER not in plugins_for("jsonl", "json")
+    assert AVRO_CONVERTER not in plugins_for(JSONL, JSON)
 
 
 def test_an_iceberg_stack_installs_icebergs_sink_and_creates_its_control_topic_first():

@@ -13,7 +13,7 @@ from pulumi.output import Unknown
 
 from connectors.provider import ConnectError, KafkaConnectorProvider, root_cause
 from tests.connect_double import ConnectDouble
-from tests.stackgraph import fake_password
+from harness.stackgraph import fake_password
 
 SOURCE = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector", "tasks.max": "1",
           "database.password": "${directory:/run/secrets/connect/postgres:cdc-password}"}

@@ -7,7 +7,7 @@ import pytest
 
 from components import connect_config as cconf
 from connectors.configs import CHANGE_TOPIC_PATTERN
-from tests.stackgraph import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain, run_stack
+from harness.stackgraph import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain, run_stack
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 
@@ -129,7 +129,7 @@ def test_outputs_name_the_connectors(graph):
 @pytest.mark.parametrize("limit", ["4Mi", "10Mi"])
 def test_one_max_record_bytes_sets_every_limit_on_the_way(limit):
     from components import kafka_config as kconf
-    from components.settings import parse_settings
+    from components.stack import parse_settings
 
     graph = run_stack("dev", {"maxRecordBytes": limit})
     settings = parse_settings("data-ingestion", "dev", {"maxRecordBytes": limit})
@@ -150,7 +150,7 @@ def test_one_max_record_bytes_sets_every_limit_on_the_way(limit):
 
 
 def test_the_source_watches_its_slot_through_the_host_port_as_the_cdc_role_and_keeps_it_secret(graph):
-    from tests.stackgraph import SECRET_MARK, SECRET_SIG
+    from harness.stackgraph import SECRET_MARK, SECRET_SIG
 
     source = connector(graph, "postgres-source")
     wire = source.wire["slotWatch"]

@@ -1,8 +1,8 @@
 import pytest
 
 from components import kafka_config as kconf
-from components.settings import parse_settings
-from tests.stackgraph import run_stack
+from components.stack import parse_settings
+from harness.stackgraph import run_stack
 
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 SERVICE = "kubernetes:core/v1:Service"

@@ -1,7 +1,7 @@
 import pytest
 
 from components.topology import CONNECT, KAFKA, POSTGRES, SCHEMA_REGISTRY, WORKLOADS
-from tests.stackgraph import run_stack
+from harness.stackgraph import run_stack
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 HOST = {"ip": "172.18.0.1"}  # a NodePort connection from the laptop, as kube-proxy delivers it

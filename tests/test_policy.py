@@ -13,7 +13,7 @@ from pulumi_policy import (
 )
 
 from policy import rules
-from tests.stackgraph import SECRET_SIG, Graph, run_stack
+from harness.stackgraph import SECRET_SIG, Graph, run_stack
 
 
 @pytest.fixture(scope="module", params=["jsonl", "iceberg"])

@@ -2,8 +2,10 @@ import json
 
 import pytest
 
-from components.settings import SettingsError, parse_settings
-from tests.stackgraph import fake_password, install_mocks, plain, run_program, run_stack
+from components.settings import SettingsError
+
+from components.stack import parse_settings
+from harness.stackgraph import fake_password, install_mocks, plain, run_program, run_stack
 
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
 SERVICE = "kubernetes:core/v1:Service"

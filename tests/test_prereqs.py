@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.awsfake import FakeAws
+from harness.awsfake import FakeAws
 
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 1024**3

@@ -11,12 +11,13 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 
-from connectors.configs import BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME
-from tests.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
+from components.formats import ICEBERG, JSONL
+from connectors.configs import BUFFER_GUARD_NAME, SOURCE_NAME
+from harness.providerhost import PROVIDER_KEY, ProviderHost, recorded_connectors
 
 VOLUME_SIZES = "volume-sizes"  # the storage tier's: a kept volume's size never shrinks
 
-CONNECTORS = (SOURCE_NAME, SINK_NAME, BUFFER_GUARD_NAME)
+CONNECTORS = (SOURCE_NAME, JSONL.sink_name, BUFFER_GUARD_NAME)
 DATABASE_STEPS = ("capture", "snapshot-signal")
 
 
@@ -78,8 +79,8 @@ def outputs_of(inputs):
 def test_the_recording_is_what_a_fresh_preview_sends(fresh_preview, later_up):
     assert set(fresh_preview) == set(later_up) == {*CONNECTORS, *DATABASE_STEPS, VOLUME_SIZES}
     # The sink's config is built from the bucket's generated name, the cluster id from the new cluster.
-    assert fresh_preview[SINK_NAME]["config"] == rpc.UNKNOWN
-    assert fresh_preview[SINK_NAME]["clusterId"] == rpc.UNKNOWN
+    assert fresh_preview[JSONL.sink_name]["config"] == rpc.UNKNOWN
+    assert fresh_preview[JSONL.sink_name]["clusterId"] == rpc.UNKNOWN
     assert isinstance(fresh_preview[SOURCE_NAME]["config"], dict)
     # Only the source's include list waits on the capture step (the tables the database leaves out).
     unknown = [key for key, value in fresh_preview[SOURCE_NAME]["config"].items() if value == rpc.UNKNOWN]
@@ -110,9 +111,9 @@ def test_an_iceberg_stack_s_fresh_preview_passes_check_and_diff_without_calling_
     iceberg = {"archiveFormat": "iceberg", "exactlyOnceSource": "true"}
     fresh, later = (recorded_connectors(fresh_preview=True, config=iceberg),
                     recorded_connectors(fresh_preview=False, config=iceberg))
-    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG_SINK_NAME, BUFFER_GUARD_NAME, *DATABASE_STEPS, VOLUME_SIZES}
-    assert fresh[ICEBERG_SINK_NAME]["config"] == rpc.UNKNOWN
-    for name in (SOURCE_NAME, ICEBERG_SINK_NAME):
+    assert set(fresh) == set(later) == {SOURCE_NAME, ICEBERG.sink_name, BUFFER_GUARD_NAME, *DATABASE_STEPS, VOLUME_SIZES}
+    assert fresh[ICEBERG.sink_name]["config"] == rpc.UNKNOWN
+    for name in (SOURCE_NAME, ICEBERG.sink_name):
         checked = host.check(name, {}, at(connect.url, fresh[name]))
         assert checked.failures == [] and checked.inputs["config"] == fresh[name]["config"]
         assert host.check(name, outputs_of(later[name]), later[name]).failures == []
@@ -122,11 +123,11 @@ def test_an_iceberg_stack_s_fresh_preview_passes_check_and_diff_without_calling_
 
 
 def test_check_tolerates_an_unknown_value_inside_the_config_and_still_names_real_problems(host, later_up):
-    partly = {**later_up[SINK_NAME], "config": {**later_up[SINK_NAME]["config"], "s3.bucket": rpc.UNKNOWN}}
-    assert host.check(SINK_NAME, {}, partly).failures == []
-    broken = {**later_up[SINK_NAME], "connectUrl": "localhost:8083",
-              "config": {key: value for key, value in later_up[SINK_NAME]["config"].items() if key != "connector.class"}}
-    failures = dict(host.check(SINK_NAME, {}, broken).failures)
+    partly = {**later_up[JSONL.sink_name], "config": {**later_up[JSONL.sink_name]["config"], "s3.bucket": rpc.UNKNOWN}}
+    assert host.check(JSONL.sink_name, {}, partly).failures == []
+    broken = {**later_up[JSONL.sink_name], "connectUrl": "localhost:8083",
+              "config": {key: value for key, value in later_up[JSONL.sink_name]["config"].items() if key != "connector.class"}}
+    failures = dict(host.check(JSONL.sink_name, {}, broken).failures)
     assert "http(s) URL" in failures["connectUrl"] and "connector.class is required" in failures["config"]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests import docs
-from tests.dataplane.conftest import require
+from harness.needs import require
 
 ROOT = Path(__file__).resolve().parent.parent
 # requirements.txt pins the SDK 3.272.0, whose CLI module the Go proxy does not serve: the nearest it does.

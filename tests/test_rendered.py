@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from scripts.render import kubernetes_object, render
-from tests.dataplane.conftest import require
-from tests.stackgraph import FAKE_ACCOUNT, FAKE_BUCKET_SUFFIX, FAKE_SECRET_ACCESS_KEY, fake_password, run_stack
+from harness.needs import require
+from harness.stackgraph import FAKE_ACCOUNT, FAKE_BUCKET_SUFFIX, FAKE_SECRET_ACCESS_KEY, fake_password, run_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"

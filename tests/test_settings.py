@@ -3,9 +3,11 @@ import os
 import pytest
 import yaml
 
+from components.formats import AVRO
 from components.quantity import Memory, QuantityError
-from components.settings import SettingsError, StackConfig, parse_settings
-from tests.stackgraph import ROOT, install_mocks, run_program
+from components.settings import SettingsError, StackConfig
+from components.stack import parse_settings
+from harness.stackgraph import ROOT, install_mocks, run_program
 
 
 def refused(config, stack="dev"):
@@ -196,7 +198,7 @@ def test_a_plugin_repository_is_kept_without_its_trailing_slash():
 
 
 def test_serialization_is_avro_or_json_and_refused_otherwise_naming_both():
-    assert parse_settings("data-ingestion", "dev", {"serialization": "avro"}).config.serialization == "avro"
+    assert parse_settings("data-ingestion", "dev", {"serialization": "avro"}).config.serialization == AVRO
     with pytest.raises(SettingsError) as raised:
         parse_settings("data-ingestion", "dev", {"serialization": "protobuf"})
     [problem] = raised.value.problems

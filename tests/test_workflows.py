@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.dataplane.conftest import require
+from harness.needs import require
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -25,12 +25,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from pyiceberg.types import DateType, DecimalType, LongType, StringType, TimestampType, TimeType
 
 from components import connect_config as cconf
-from connectors import configs, smoke
+from connectors import configs
+from operations import smoke
 from connectors.provider import root_cause
 from tests import docs
-from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, require_dataplane, run_with_fault, stack_settings
-from tests.dataplane.registry import CALLS
+from harness.dataplane.kafka import wait_for
+from harness.dataplane.pipeline import Pipeline, require_dataplane, run_with_fault, stack_settings
+from harness.dataplane.registry import CALLS
 
 TABLE = "inventory.priced_items"
 TOPIC = configs.change_topic(TABLE)
@@ -82,7 +83,7 @@ def decoded(pipeline: Pipeline, topic: str = TOPIC, wanted: int = 1, timeout: fl
 def archived_row(pipeline: Pipeline, row_id: int, timeout: float = 180) -> dict:
     """Row `row_id`'s latest archived image: the JSONL record's after, or the Iceberg row."""
     def latest():
-        if pipeline.settings.config.archive_format == "iceberg":
+        if pipeline.settings.config.archive_format.typed:
             rows = [row for row in pipeline.iceberg_rows(TABLE) if row["id"] == row_id]
             return max(rows, key=lambda row: row["_cdc"]["lsn"]) if rows else None
         records = [record["value"]["after"] for record in pipeline.s3_records()
@@ -125,7 +126,7 @@ def test_a_change_record_decodes_outside_connect_with_its_types(pipeline):
 
 def test_the_archive_keeps_the_types(pipeline):
     row = archived_row(pipeline, 1)
-    if pipeline.settings.config.archive_format == "iceberg":
+    if pipeline.settings.config.archive_format.typed:
         table = pipeline.iceberg_catalog().load_table(configs.iceberg_table(pipeline.archive.glue_database, TABLE))
         types = {field.name: field.field_type for field in table.schema().fields}
         assert types["price"] == DecimalType(10, 2) and types["quantity"] != StringType()
@@ -155,7 +156,7 @@ def test_an_added_column_and_a_widened_type_register_new_compatible_versions(pip
     assert pipeline.registry.refused == []
     assert archived_row(pipeline, 3)["quantity"] == 5_000_000_000
     assert archived_row(pipeline, 2)["discount"] == Decimal("0.50")
-    if pipeline.settings.config.archive_format == "iceberg":
+    if pipeline.settings.config.archive_format.typed:
         table = pipeline.iceberg_catalog().load_table(configs.iceberg_table(pipeline.archive.glue_database, TABLE))
         assert table.schema().find_field("quantity").field_type == LongType()
 

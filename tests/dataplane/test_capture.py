@@ -12,15 +12,16 @@ import pytest
 
 from components import postgres_config as pgconf
 from components.capture import RESERVED
-from connectors import configs, smoke
-from tests.dataplane.conftest import tally
+from connectors import configs
+from operations import smoke
+from harness.tally import tally
 from tests.dataplane.every_type import (EVERY_TYPE_TYPES, SNAPSHOT_ONLY, TYPE_CASES, every_type_statements,
                                         same)
-from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import CAPTURE, SIGNAL, Pipeline, require_dataplane, stack_settings
-from tests.dataplane.postgres import PostgresServer
-from tests.providerhost import ProviderHost, connectors_of
-from tests.stackgraph import run_stack
+from harness.dataplane.kafka import wait_for
+from harness.dataplane.pipeline import CAPTURE, SIGNAL, Pipeline, require_dataplane, stack_settings
+from harness.dataplane.postgres import PostgresServer
+from harness.providerhost import ProviderHost, connectors_of
+from harness.stackgraph import run_stack
 
 SETTINGS = stack_settings(brokers=1, capture=["inventory", "sales", "billing.accounts"])
 

@@ -11,10 +11,11 @@ import pytest
 import requests
 
 from components import connect_config as cconf
-from components.plugins import S3_SINK, plugins_for
-from tests.dataplane.kafka import ConnectWorker, KafkaCluster, wait_for
-from tests.dataplane.pipeline import require_dataplane, stack_settings
-from tests.dataplane.plugins import installed_plugins
+from components.formats import JSON, JSONL, plugins_for
+from components.plugins import S3_SINK
+from harness.dataplane.kafka import ConnectWorker, KafkaCluster, wait_for
+from harness.dataplane.pipeline import require_dataplane, stack_settings
+from harness.dataplane.plugins import installed_plugins
 
 SETTINGS = stack_settings(brokers=1, connectWorkers=2)
 
@@ -28,7 +29,7 @@ def workers():
     kafka = None
     started = []
     try:
-        plugin_dir = installed_plugins(plugins_for("jsonl", "json"))
+        plugin_dir = installed_plugins(plugins_for(JSONL, JSON))
         for folder in (cconf.POSTGRES_CREDENTIALS, cconf.S3_CREDENTIALS):
             (root / "secrets" / folder).mkdir(parents=True)
         kafka = KafkaCluster(SETTINGS).start()

@@ -12,9 +12,9 @@ from collections import Counter
 
 import pytest
 
-from tests.dataplane.conftest import tally
-from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Load, archived, assert_archive_complete, deployed, run_with_fault, stack_settings
+from harness.tally import tally
+from harness.dataplane.kafka import wait_for
+from harness.dataplane.pipeline import Load, archived, assert_archive_complete, deployed, run_with_fault, stack_settings
 
 pytestmark = pytest.mark.minutes(6)
 

@@ -20,13 +20,14 @@ from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, Dou
                              LongType, StringType, TimestampType, TimestamptzType, TimeType)
 
 from components import postgres_config as pgconf
-from connectors import configs, smoke
+from connectors import configs
+from operations import smoke
 from connectors.provider import root_cause
-from tests.dataplane.conftest import tally
+from harness.tally import tally
 from tests.dataplane.every_type import (EVERY_TYPE_TYPES, NOT_IN_ICEBERG, SNAPSHOT_ONLY, TYPE_CASES,
                                         every_type_statements, in_iceberg, same)
-from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import Pipeline, deployed, load_through, stack_settings
+from harness.dataplane.kafka import wait_for
+from harness.dataplane.pipeline import Pipeline, deployed, load_through, stack_settings
 
 TYPED = "inventory.typed_orders"
 NOT_NULL = "NOT NULL in the source table: null only in a TRUNCATE's row (op t)"  # ChangelogRow.NOT_NULL

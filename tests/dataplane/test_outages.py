@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from components import buffer_config as bconf
-from connectors import configs, smoke
-from connectors.buffers import buffers, latest_report
+from connectors import configs
+from operations import smoke
+from operations.buffers import buffers, latest_report
 from connectors.slot import slot_health
-from tests.dataplane.conftest import tally
-from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import (LOAD_TOPIC, Load, Pipeline, archived, deployed, run_with_fault,
+from harness.tally import tally
+from harness.dataplane.kafka import wait_for
+from harness.dataplane.pipeline import (LOAD_TOPIC, Load, Pipeline, archived, deployed, run_with_fault,
                                       stack_settings)
 
 pytestmark = pytest.mark.minutes(11.5)

@@ -21,14 +21,16 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
 from pulumi.runtime.proto import provider_pb2
 
 from components import kafka_config as kconf
-from components.settings import parse_settings
-from connectors import configs, smoke
+from components.formats import JSONL
+from components.stack import parse_settings
+from connectors import configs
+from operations import smoke
 from connectors.provider import root_cause
 from tests import docs
-from tests.dataplane.conftest import tally
-from tests.dataplane.kafka import wait_for
-from tests.dataplane.pipeline import deployed, stack_settings
-from tests.providerhost import ProviderHost
+from harness.tally import tally
+from harness.dataplane.kafka import wait_for
+from harness.dataplane.pipeline import deployed, stack_settings
+from harness.providerhost import ProviderHost
 
 
 pytestmark = pytest.mark.minutes(9)
@@ -40,7 +42,7 @@ def pipeline():
 
 
 def test_each_connector_config_passes_connects_own_validation(pipeline):
-    for name, config in ((configs.SOURCE_NAME, pipeline.source_config()), (configs.SINK_NAME, pipeline.sink_config()),
+    for name, config in ((configs.SOURCE_NAME, pipeline.source_config()), (JSONL.sink_name, pipeline.sink_config()),
                          (configs.BUFFER_GUARD_NAME, pipeline.buffer_guard_config())):
         response = requests.put(
             f"{pipeline.connect.url}/connector-plugins/{config['connector.class']}/config/validate",
@@ -186,7 +188,7 @@ def test_a_row_above_max_record_bytes_stops_the_source_naming_it_and_raising_the
     # the brokers' limit (which the topics follow), then the source's config through the provider host.
     raised = parse_settings("data-ingestion", "dev", {"kafkaBrokers": pipeline.settings.brokers,
                                                       "kafkaMemory": str(pipeline.settings.config.kafka_memory),
-                                                      "serialization": pipeline.settings.config.serialization,
+                                                      "serialization": pipeline.settings.config.serialization.name,
                                                       "maxRecordBytes": "8Mi"})
     broker = kconf.broker_properties(raised, 0, pipeline.kafka.endpoints)
     # (replica.fetch.max.bytes is not dynamic; the pod restarts with it, and a replica fetches an
@@ -328,7 +330,7 @@ def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_w
     """The rendered connectors the fixture created through the host: a refresh finds no drift; one
     deleted by hand drops out on refresh and the next `up` creates it again; delete removes it."""
     with ProviderHost() as host:
-        for name in (configs.SOURCE_NAME, configs.SINK_NAME):
+        for name in (configs.SOURCE_NAME, JSONL.sink_name):
             outputs = pipeline.state[name]
             inputs = pipeline.declared(name, outputs["config"], like=name)
             id_, refreshed = host.read(name, name, outputs, inputs)
@@ -341,7 +343,7 @@ def test_the_stacks_connectors_through_the_provider_host_refresh_and_come_back_w
         print(f"\nrefresh: {refreshed['slot']['summary']}")
         assert refreshed["slot"]["ok"] is True and refreshed["slot"]["walStatus"] == "reserved"
 
-        name = configs.SINK_NAME
+        name = JSONL.sink_name
         outputs = pipeline.state[name]
         inputs = pipeline.declared(name, outputs["config"], like=name)
         requests.delete(f"{pipeline.connect.url}/connectors/{name}", timeout=30, auth=pipeline.connect.auth).raise_for_status()
@@ -387,7 +389,7 @@ def test_the_operations_commands_of_the_docs_work_against_the_pipeline(pipeline)
     status, lag, slot, restart, resnapshot, stop, drop_slot, delete_offsets, resume = commands
     assert '"state":"RUNNING"' in run_operation(pipeline, status).replace(" ", "")
     lag_report = run_operation(pipeline, lag)
-    assert configs.sink_group() in lag_report and "LAG" in lag_report
+    assert JSONL.sink_group in lag_report and "LAG" in lag_report
     slot_report = run_operation(pipeline, slot)
     assert pipeline.settings.names.replication_slot in slot_report and "reserved" in slot_report
     run_operation(pipeline, restart)

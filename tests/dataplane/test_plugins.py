@@ -8,9 +8,9 @@ import zipfile
 import pytest
 
 from components.plugins import DEBEZIUM_POSTGRES, ICEBERG_SINK, MANIFEST, PLUGINS, S3_SINK
-from components.settings import parse_settings
-from tests.dataplane.conftest import CACHE
-from tests.dataplane.plugins import install_plugins, require_jdk, write_plugin_files
+from components.stack import parse_settings
+from harness.needs import CACHE
+from harness.dataplane.plugins import install_plugins, require_jdk, write_plugin_files
 
 pytestmark = pytest.mark.minutes(0.5)
 

@@ -11,9 +11,9 @@ import pytest
 
 from components import postgres_config as pgconf
 from components.quantity import Memory
-from components.settings import parse_settings
+from components.stack import parse_settings
 from tests.dataplane.pgoutput import inserts
-from tests.dataplane.postgres import PostgresServer
+from harness.dataplane.postgres import PostgresServer
 
 SETTINGS = parse_settings("data-ingestion", "dev", {})
 

@@ -20,8 +20,8 @@ import requests
 
 from components import connect_config as cconf
 from tests import docs
-from tests.dataplane.conftest import CACHE
-from tests.dataplane.registry import CALLS, SERVER_VERSION, server_api_spec
+from harness.needs import CACHE
+from harness.dataplane.registry import CALLS, SERVER_VERSION, server_api_spec
 
 DEPLOYED_VERSION = cconf.SCHEMA_REGISTRY_IMAGE.rsplit(":", 1)[1]
 APIS = {cconf.REGISTRY_API: "registry/v2", cconf.CONFLUENT_COMPATIBLE_API: "ccompat/v7"}

@@ -6,7 +6,7 @@ calls Configure; then Check, Diff, Create, Read, Update and Delete with each res
 in their wire form. Unknowns travel as the wire's sentinel (the host turns them into
 `pulumi.output.Unknown`), and secrets are sent unwrapped, because the host does not accept them.
 
-The properties come from a run of `__main__.py` under mocks (tests/stackgraph.py): what the program
+The properties come from a run of `__main__.py` under mocks (harness/stackgraph.py): what the program
 really registers for each connector, the pickled provider (`__provider`) included.
 """
 
@@ -24,7 +24,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from tests.stackgraph import PROJECT, ROOT, SECRET_MARK, SECRET_SIG, Graph, run_stack
+from harness.stackgraph import PROJECT, ROOT, SECRET_MARK, SECRET_SIG, Graph, run_stack
 
 CONNECTOR_TYPE = "pulumi-python:dynamic:Resource"
 PROVIDER_KEY = "__provider"

@@ -21,16 +21,18 @@ import psycopg
 import requests
 
 from components import postgres_config as pgconf
+from components.formats import JSONL, ArchiveFormat
 
-from .capture_step import holds_rows, not_captured, published_tables
-from .completeness import Coverage, TopicCoverage, by_topic, check_archive
-from .configs import (
-    BUFFER_GUARD_NAME, ICEBERG_SINK_NAME, SINK_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table,
-    is_change_topic, sink_group,
+from connectors.capture_step import holds_rows, not_captured, published_tables
+from connectors.configs import (
+    BUFFER_GUARD_NAME, SOURCE_NAME, TOPIC_PREFIX, change_topic, iceberg_table,
+    is_change_topic,
 )
+from connectors.provider import root_cause
+from connectors.slot import SlotHealth, slot_health
+
 from .buffers import buffers
-from .provider import root_cause
-from .slot import SlotHealth, slot_health
+from .completeness import Coverage, TopicCoverage, by_topic, check_archive
 
 # The pipeline's own table, captured whatever `capture` names: the check touches no table of yours.
 MARKER_TABLE = pgconf.MARKER_TABLE
@@ -47,7 +49,8 @@ class Endpoints:
     s3: Callable[[], Any]  # a boto3 S3 client factory with read access to the bucket
     replication_slot: str = ""  # the source's slot; empty: not checked
     connect_auth: tuple[str, str] | None = None  # Connect's REST credentials
-    # archiveFormat iceberg: the tables' Glue database, and a pyiceberg catalog factory that reads it
+    archive: ArchiveFormat = JSONL
+    # A typed archive: the tables' Glue database, and a pyiceberg catalog factory that reads it
     glue_database: str = ""
     catalog: Callable[[], Any] | None = None
     # serialization avro: the registry's Confluent-compatible API, where a record's schema is read
@@ -55,7 +58,7 @@ class Endpoints:
 
     @property
     def sink_name(self) -> str:
-        return ICEBERG_SINK_NAME if self.catalog else SINK_NAME
+        return self.archive.sink_name
 
     def connect_status_hint(self, name: str) -> str:
         user = self.connect_auth[0] if self.connect_auth else "operator"
@@ -288,7 +291,7 @@ def check_truncate(endpoints: Endpoints, report: Report, timeout: float) -> None
 def _find_in_archive(endpoints: Endpoints, marker: str, since: datetime, timeout: float) -> tuple[str | None, str]:
     """Where the archive holds the marker ("S3: in …" or "Iceberg: in …"), or None and what to check."""
     hint = endpoints.connect_status_hint(endpoints.sink_name)
-    if endpoints.catalog:
+    if endpoints.archive.typed:
         table = iceberg_table(endpoints.glue_database, MARKER_TABLE)
         if _find_in_iceberg(endpoints, table, marker, timeout):
             return f"Iceberg: in {table}", ""
@@ -333,14 +336,14 @@ def check_buffers(endpoints: Endpoints, report: Report, slot: SlotHealth | None)
 
 def archive_coverage(endpoints: Endpoints) -> list[Coverage]:
     """The sink's coverage of every partition of each change topic."""
-    return check_archive(endpoints.kafka_bootstrap, sink_group(), is_change_topic, endpoints.s3,
+    return check_archive(endpoints.kafka_bootstrap, endpoints.archive.sink_group, is_change_topic, endpoints.s3,
                          endpoints.bucket, endpoints.prefix)
 
 
 def check_completeness(endpoints: Endpoints, report: Report) -> None:
     """Does the archive hold every committed offset of every partition of each change topic? One
     line for all of them, the problems of each partition named; the figures per table in the table."""
-    if endpoints.catalog:
+    if endpoints.archive.typed:
         report.passed("archive: Iceberg's sink commits its offsets with its data files, so a committed offset is "
                       "in its table; each row's _cdc.topic/partition/offset lets a reader check (the per-partition "
                       "gap check reads JSONL objects only)")

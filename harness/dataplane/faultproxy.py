@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-from tests.net import free_port
+from harness.net import free_port
 
 
 class FaultProxy:

@@ -18,8 +18,8 @@ from botocore.config import Config
 from moto.glue.responses import GlueResponse
 from moto.server import ThreadedMotoServer
 
-from tests.net import free_port
-from tests.stackgraph import Graph
+from harness.net import free_port
+from harness.stackgraph import Graph
 
 REGION = "us-east-1"
 # Setup runs before moto enforces IAM; these credentials stand in for the operator's own.

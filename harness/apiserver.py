@@ -23,8 +23,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.dataplane.conftest import CACHE, require
-from tests.net import free_port
+from harness.needs import CACHE, require
+from harness.net import free_port
 
 KUBERNETES_VERSION = "1.36.3"
 BUILD = Path(__file__).resolve().parents[1] / "scripts" / "build-kube-apiserver.sh"

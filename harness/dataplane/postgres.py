@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from components import postgres_config as pgconf
 from components.settings import Settings
-from tests.dataplane.conftest import require
-from tests.net import free_port
+from harness.needs import require
+from harness.net import free_port
 
 INSTALL_HINT = (
     f"install PostgreSQL {pgconf.MAJOR}'s server, the major the cluster runs ({pgconf.IMAGE}): "

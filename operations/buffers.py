@@ -14,7 +14,7 @@ import psycopg
 
 from components import buffer_config as bconf
 
-from .slot import SlotHealth, size_text
+from connectors.slot import SlotHealth, size_text
 
 WAL_SAMPLE_SECONDS = 3.0
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pulumi
 
-from connectors import configs
-from connectors.capture_step import CaptureStep, SnapshotSignal
-from connectors.provider import KafkaConnector
+from components import buffer_config as bconf
+from components import postgres_config as pgconf
+from components.archive import Archive
+from components.cluster import Cluster
+from components.connect import Connect
+from components.postgres import Postgres
+from components.settings import Settings
 
-from . import buffer_config as bconf
-from . import postgres_config as pgconf
-from .archive import Archive
-from .cluster import Cluster
-from .connect import Connect
-from .postgres import Postgres
-from .settings import Settings
+from . import configs
+from .capture_step import CaptureStep, SnapshotSignal
+from .provider import KafkaConnector
 
 
 class Connectors(pulumi.ComponentResource):
@@ -81,7 +81,7 @@ class Connectors(pulumi.ComponentResource):
         sink_config = pulumi.Output.all(archive.bucket_name, archive.catalog_database).apply(
             lambda args: configs.archive_sink(settings, configs.Bucket(args[0], archive.region, archive.prefix), args[1])
         )
-        sink_name = configs.sink_name(settings)
+        sink_name = settings.config.archive_format.sink_name
         self.sink = KafkaConnector(
             sink_name,
             connect_url=url,

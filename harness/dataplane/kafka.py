@@ -22,8 +22,9 @@ from components import connect_config as cconf
 from components import kafka_config as kconf
 from components.k8s import jvm_heap_options
 from components.settings import Settings
-from tests.net import free_port
-from tests.dataplane.conftest import CACHE, require
+from components.topology import KAFKA_VERSION
+from harness.net import free_port
+from harness.needs import CACHE, require
 
 POM = Path(__file__).parent / "kafka" / "pom.xml"
 LOG4J2 = """\
@@ -57,17 +58,17 @@ def kafka_libs() -> Path:
     """The jars of Kafka KAFKA_VERSION (server, tools, Connect), resolved once into the cache."""
     # Keyed by the pom too: a jar added to it is resolved into a fresh directory.
     digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:8]
-    libs = CACHE / f"kafka-{kconf.KAFKA_VERSION}-{digest}" / "libs"
+    libs = CACHE / f"kafka-{KAFKA_VERSION}-{digest}" / "libs"
     done = libs / ".complete"
     if not done.exists():
         libs.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-Dkafka.version={kconf.KAFKA_VERSION}",
+            ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-Dkafka.version={KAFKA_VERSION}",
              f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
             capture_output=True, text=True, timeout=900,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"cannot resolve Kafka {kconf.KAFKA_VERSION} from Maven Central:\n{result.stdout}{result.stderr}")
+            raise RuntimeError(f"cannot resolve Kafka {KAFKA_VERSION} from Maven Central:\n{result.stdout}{result.stderr}")
         done.touch()
     return libs
 

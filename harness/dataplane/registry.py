@@ -6,7 +6,7 @@ flags the pod gets. Two things differ from the pod, because Maven Central serves
 
 - the version, SERVER_VERSION, the newest that builds from Central; the cluster runs the converter's
   own release (connect_config.SCHEMA_REGISTRY_IMAGE). What differs between the two for every call
-  the pipeline makes is tests/test_registry_versions.py's to say.
+  the pipeline makes is tests/dataplane/test_registry_versions.py's to say.
 - the storage: SQL (H2) in a file of this server's own, where the pod keeps its journal in Kafka.
   Both survive a restart, which is what the registry-away test needs of them.
 
@@ -30,8 +30,8 @@ import requests
 
 from components import connect_config as cconf
 from components.settings import Settings
-from tests.dataplane.conftest import CACHE, require
-from tests.net import free_port
+from harness.needs import CACHE, require
+from harness.net import free_port
 
 SERVER_VERSION = "2.4.2.Final"
 BUILD = Path(__file__).resolve().parents[2] / "scripts" / "build-registry.sh"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from components.plugins import INSTALLER, MANIFEST, PLUGINS, Plugin, plugin_files
 from components.settings import MAVEN_CENTRAL
-from tests.dataplane.conftest import CACHE, require
+from harness.needs import CACHE, require
 
 
 def require_jdk() -> None:

@@ -24,21 +24,24 @@ from pulumi.runtime.proto import provider_pb2
 
 from components import connect_config as cconf
 from components import postgres_config as pgconf
-from components.plugins import plugins_for
+from components.formats import JSONL, plugins_for
 from components.postgres_config import CDC_PASSWORD_KEY, CDC_ROLE
-from components.settings import Settings, parse_settings
-from connectors import configs, smoke
-from connectors.completeness import Coverage
-from connectors.smoke import archived_records
-from tests.awsfake import FakeAws, apply_archive
-from tests.dataplane.conftest import require, tally
-from tests.dataplane.faultproxy import FaultProxy
-from tests.dataplane.kafka import TEST_JIT_OPTIONS, ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
-from tests.dataplane.plugins import installed_plugins, require_jdk
-from tests.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
-from tests.dataplane.registry import RegistryServer
-from tests.providerhost import ProviderHost, connectors_of
-from tests.stackgraph import run_stack
+from components.settings import Settings
+from components.stack import parse_settings
+from connectors import configs
+from operations import smoke
+from operations.completeness import Coverage
+from operations.smoke import archived_records
+from harness.awsfake import FakeAws, apply_archive
+from harness.needs import require
+from harness.tally import tally
+from harness.dataplane.faultproxy import FaultProxy
+from harness.dataplane.kafka import TEST_JIT_OPTIONS, ConnectWorker, KafkaCluster, require_kafka_tools, wait_for
+from harness.dataplane.plugins import installed_plugins, require_jdk
+from harness.dataplane.postgres import INSTALL_HINT, PostgresServer, postgres_bin_dir
+from harness.dataplane.registry import RegistryServer
+from harness.providerhost import ProviderHost, connectors_of
+from harness.stackgraph import run_stack
 
 BATCH = 25  # rows per transaction of a Load
 CAPTURE, SIGNAL = "capture", "snapshot-signal"  # the program's names of the database steps
@@ -93,10 +96,10 @@ class Pipeline:
         self.aws = FakeAws()
         if self.with_s3_proxy:
             self.s3_proxy = FaultProxy(self.aws.port)
-        if self.settings.config.serialization == "avro":
+        if self.settings.config.serialization.registry:
             self.registry = RegistryServer(self.settings)
-        graph = run_stack("dev", {"archiveFormat": self.settings.config.archive_format,
-                                  "serialization": self.settings.config.serialization})
+        graph = run_stack("dev", {"archiveFormat": self.settings.config.archive_format.name,
+                                  "serialization": self.settings.config.serialization.name})
         self.registered = connectors_of(graph)
         self.archive = apply_archive(graph, self.aws, prefix=self.settings.config.archive_prefix)
         self.region = graph.outputs["archive"]["region"]
@@ -118,7 +121,7 @@ class Pipeline:
 
     def _before_connect(self) -> None:
         """What the Connect pod runs before its worker: for Iceberg, the control topic's creation."""
-        if self.settings.config.archive_format == "iceberg":
+        if self.settings.config.archive_format.typed:
             self.kafka.topics_tool(cconf.control_topic_arguments(self.settings, bootstrap=self.kafka.bootstrap))
 
     def replace_kafka(self) -> None:
@@ -160,7 +163,7 @@ class Pipeline:
 
     @property
     def sink_name(self) -> str:
-        return configs.sink_name(self.settings)
+        return self.settings.config.archive_format.sink_name
 
     def sink_config(self) -> dict[str, str]:
         endpoint = self.s3_proxy.endpoint if self.s3_proxy else self.aws.endpoint
@@ -168,7 +171,7 @@ class Pipeline:
         return configs.archive_sink(self.settings, bucket, self.archive.glue_database, secrets_dir=str(self.secrets_dir),
                                     kafka_bootstrap=self.kafka.bootstrap, registry_url=self.registry_url)
 
-    def declared(self, name: str, config: dict[str, str], like: str = configs.SINK_NAME) -> dict[str, Any]:
+    def declared(self, name: str, config: dict[str, str], like: str = JSONL.sink_name) -> dict[str, Any]:
         """The properties the program registers for connector `like` (the pickled provider included),
         named `name`, with the harness's Connect and this config."""
         declared = {**self.registered[like], "connectorName": name, "connectUrl": self.connect.url, "config": config,
@@ -287,8 +290,8 @@ class Pipeline:
             connect_url=self.connect.url, postgres_dsn=self.pg.dsn(), kafka_bootstrap=self.kafka.bootstrap,
             bucket=self.archive.bucket, prefix=self.archive.prefix, s3=self.s3_client,
             replication_slot=self.settings.names.replication_slot, connect_auth=self.connect.auth,
-            glue_database=self.archive.glue_database or "",
-            catalog=self.iceberg_catalog if self.settings.config.archive_format == "iceberg" else None,
+            archive=self.settings.config.archive_format, glue_database=self.archive.glue_database or "",
+            catalog=self.iceberg_catalog if self.settings.config.archive_format.typed else None,
             registry_url=self.registry.confluent_url if self.registry else "",
         )
 
