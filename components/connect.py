@@ -76,7 +76,7 @@ class Connect(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
         host_port = settings.host_port(CONNECT)
 
-        metadata = metadata_for(namespace, CONNECT)
+        metadata = metadata_for(settings, CONNECT)
 
         # The sink's AWS key, mounted as files that the directory config provider reads.
         self.s3_credentials = kubernetes.core.v1.Secret(
@@ -143,11 +143,11 @@ class Connect(pulumi.ComponentResource):
                 # A cache: its claims go with the workers they belong to.
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
                 "volumeClaimTemplates": [
-                    volume_claim(CONNECT.labels, storage.cache_class, PLUGIN_CACHE_SPACE, name="plugin-cache")
+                    volume_claim(CONNECT.claim_labels, storage.cache_class, PLUGIN_CACHE_SPACE, name="plugin-cache")
                 ],
                 "template": {
                     "metadata": {
-                        "labels": CONNECT.labels,
+                        "labels": CONNECT.labels(settings.names.instance),
                         "annotations": {"data-ingestion/config-checksum": checksum(worker, plugins)},
                     },
                     "spec": {

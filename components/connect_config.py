@@ -14,13 +14,13 @@ from .plugins import AVRO_CONVERTER, CLIENT_OVERRIDE_POLICY, SCHEMA_RESOLVER
 from .postgres_config import CDC_PASSWORD_KEY
 from .quantity import Memory
 from .settings import Settings
-from .topology import CONNECT, KAFKA_VERSION, SCHEMA_REGISTRY
+from .topology import CONNECT, KAFKA_VERSION, REGISTRY_VERSION, SCHEMA_REGISTRY
 
 IMAGE = f"apache/kafka:{KAFKA_VERSION}"  # Connect runs from the brokers' own distribution
 # Builds the S3 sink from source and fetches the plugins at pod start; Connect itself needs no JDK.
 INSTALLER_IMAGE = "eclipse-temurin:17.0.20_8-jdk"
 # Apicurio Registry, the release of the converter the Connect workers run, storing its schemas in Kafka.
-SCHEMA_REGISTRY_IMAGE = "apicurio/apicurio-registry-kafkasql:2.6.13.Final"
+SCHEMA_REGISTRY_IMAGE = f"apicurio/apicurio-registry-kafkasql:{REGISTRY_VERSION}"
 SCHEMA_REGISTRY_UID = 185  # the image's user (Red Hat's OpenJDK base)
 # Apicurio's own API, which its converter speaks, and the Confluent-compatible one for other clients.
 REGISTRY_API = "/apis/registry/v2"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .quantity import Memory
+from .settings import Settings
 from .topology import HostPort, Workload
 
 # Our machines, and the laptops we target, have 2 cores: a CPU limit at that never throttles a
@@ -95,9 +96,10 @@ def volume_claim(labels: dict[str, str], storage_class: str, size: Memory, name:
     }
 
 
-def metadata_for(namespace: str, workload: Workload) -> Callable[[str], dict[str, Any]]:
-    """Object metadata of a workload's objects: the name given, its namespace and labels."""
-    return lambda name: {"name": name, "namespace": namespace, "labels": workload.labels}
+def metadata_for(settings: Settings, workload: Workload) -> Callable[[str], dict[str, Any]]:
+    """Object metadata of a workload's objects: the name given, the stack's namespace, the labels."""
+    labels = workload.labels(settings.names.instance)
+    return lambda name: {"name": name, "namespace": settings.config.namespace, "labels": labels}
 
 
 def http_probe(path: str, port: str, period: int, failures: int, timeout: int = 5) -> dict[str, Any]:

@@ -53,10 +53,9 @@ class Kafka(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("data-ingestion:kafka:Kafka", name, None, opts)
-        namespace = settings.config.namespace
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
 
-        metadata = metadata_for(namespace, KAFKA)
+        metadata = metadata_for(settings, KAFKA)
 
         files = {
             f"broker-{ordinal}.properties": kconf.render_properties(kconf.broker_properties(settings, ordinal))
@@ -122,7 +121,7 @@ class Kafka(pulumi.ComponentResource):
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                 "template": {
                     "metadata": {
-                        "labels": KAFKA.labels,
+                        "labels": KAFKA.labels(settings.names.instance),
                         "annotations": {"data-ingestion/config-checksum": checksum(files)},
                     },
                     "spec": {
@@ -180,7 +179,7 @@ class Kafka(pulumi.ComponentResource):
                         ],
                     },
                 },
-                "volumeClaimTemplates": [volume_claim(KAFKA.labels, storage.streaming_class, settings.config.kafka_storage)],
+                "volumeClaimTemplates": [volume_claim(KAFKA.claim_labels, storage.streaming_class, settings.config.kafka_storage)],
             },
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -132,7 +132,8 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None):
         super().__init__("data-ingestion:platform:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        common_labels = {"app.kubernetes.io/part-of": PROJECT, "app.kubernetes.io/managed-by": "pulumi"}
+        common_labels = {"app.kubernetes.io/part-of": PROJECT, "app.kubernetes.io/managed-by": "pulumi",
+                         "app.kubernetes.io/instance": settings.names.instance}
         pss = {
             f"pod-security.kubernetes.io/{mode}{suffix}": value
             for mode in ("enforce", "audit", "warn")
@@ -157,7 +158,7 @@ class Platform(pulumi.ComponentResource):
         self.service_accounts = {
             workload.name: kubernetes.core.v1.ServiceAccount(
                 f"{workload.name}-service-account",
-                metadata=metadata(workload.service_account, workload.labels),
+                metadata=metadata(workload.service_account, workload.labels(settings.names.instance)),
                 automount_service_account_token=False,
                 opts=in_namespace,
             )

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from .iceberg_jars import ICEBERG_SINK_JARS, ICEBERG_VERSION
-from .topology import KAFKA_VERSION
+from .topology import KAFKA_VERSION, REGISTRY_VERSION
 
 CONNECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "connect")
 INSTALLER = "InstallPlugins.java"
@@ -152,7 +152,7 @@ ICEBERG_SINK = Plugin(
 )
 CHANGELOG_ROW = "dataingestion.connect.iceberg.ChangelogRow"
 
-APICURIO_VERSION = "2.6.13.Final"
+APICURIO_VERSION = REGISTRY_VERSION
 # Apicurio's Kafka Connect converter and what Maven resolves for it at runtime scope, less the jars
 # the worker itself provides: Kafka 3.9's clients, connect-api and connect-json (which clash with
 # Connect 4.3.1: NoSuchMethodError Utils.mkSet), their compression codecs, slf4j and Jackson; and

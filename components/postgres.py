@@ -67,7 +67,7 @@ class Postgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
 
-        metadata = metadata_for(namespace, POSTGRES)
+        metadata = metadata_for(settings, POSTGRES)
 
         superuser_password = random.RandomPassword("postgres-superuser-password", length=32, special=False, opts=child)
         cdc_password = random.RandomPassword("postgres-cdc-password", length=32, special=False, opts=child)
@@ -110,7 +110,7 @@ class Postgres(pulumi.ComponentResource):
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                 "template": {
                     "metadata": {
-                        "labels": POSTGRES.labels,
+                        "labels": POSTGRES.labels(settings.names.instance),
                         "annotations": {"data-ingestion/config-checksum": checksum(files)},
                     },
                     "spec": {
@@ -179,7 +179,7 @@ class Postgres(pulumi.ComponentResource):
                         ],
                     },
                 },
-                "volumeClaimTemplates": [volume_claim(POSTGRES.labels, storage.database_class, settings.config.postgres_storage)],
+                "volumeClaimTemplates": [volume_claim(POSTGRES.claim_labels, storage.database_class, settings.config.postgres_storage)],
             },
             opts=pulumi.ResourceOptions(
                 parent=self,

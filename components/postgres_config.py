@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from .capture import CAPTURABLE_NAME, DEMO_SCHEMA, INTERNAL_SCHEMA
 from .quantity import Memory, below_minimum
+from .topology import POSTGRES_VERSION
 
 if TYPE_CHECKING:
     from .settings import Settings, StackConfig
 
-VERSION = "15.19"
+VERSION = POSTGRES_VERSION
 MAJOR = VERSION.split(".")[0]  # the data-plane tests run this major too: settings and SQL must hold for it
 IMAGE = f"postgres:{VERSION}-bookworm"
 DATABASE = "appdb"

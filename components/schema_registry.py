@@ -41,11 +41,10 @@ class SchemaRegistry(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("data-ingestion:schema-registry:SchemaRegistry", name, None, opts)
-        namespace = settings.config.namespace
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform.namespace_resource])
         host_port = settings.host_port(SCHEMA_REGISTRY)
 
-        metadata = metadata_for(namespace, SCHEMA_REGISTRY)
+        metadata = metadata_for(settings, SCHEMA_REGISTRY)
 
         in_cluster, external = service_specs(SCHEMA_REGISTRY, "http", host_port)
         self.service = kubernetes.core.v1.Service(f"{NAME}-service", metadata=metadata(NAME), spec=in_cluster, opts=in_namespace)
@@ -63,7 +62,7 @@ class SchemaRegistry(pulumi.ComponentResource):
                 # Never a second registry beside the first: the memory budget has room for one.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
                 "template": {
-                    "metadata": {"labels": SCHEMA_REGISTRY.labels},
+                    "metadata": {"labels": SCHEMA_REGISTRY.labels(settings.names.instance)},
                     "spec": {
                         "serviceAccountName": SCHEMA_REGISTRY.service_account,
                         "automountServiceAccountToken": False,

@@ -304,8 +304,13 @@ class Names:
     stack_slug: str
 
     @property
-    def cluster(self) -> str:
+    def instance(self) -> str:
+        """The stack among the project's others: its Kind cluster's name and its objects' instance label."""
         return f"{PROJECT}-{self.stack_slug}"
+
+    @property
+    def cluster(self) -> str:
+        return self.instance
 
     @property
     def kube_context(self) -> str:

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 
 PROJECT = "data-ingestion"
 KAFKA_VERSION = "4.3.1"  # brokers, Connect, the plugins it compiles and the data-plane harness all run this one
+POSTGRES_VERSION = "15.19"
+# Apicurio's: the registry server and the converters Connect runs are of one release.
+REGISTRY_VERSION = "2.6.13.Final"
 
 
 @dataclass(frozen=True)
 class Workload:
     name: str
+    component: str  # its part in the pipeline
+    version: str  # of the software it runs
     ports: dict[str, int]
 
     @property
@@ -22,20 +27,31 @@ class Workload:
         return {"app.kubernetes.io/name": self.name, "app.kubernetes.io/part-of": PROJECT}
 
     @property
-    def labels(self) -> dict[str, str]:
+    def claim_labels(self) -> dict[str, str]:
+        """A StatefulSet's volume claim templates never change once created: these labels stay as
+        they were first written, so a stack of an earlier release updates in place."""
         return {**self.selector, "app.kubernetes.io/managed-by": "pulumi"}
+
+    def labels(self, instance: str) -> dict[str, str]:
+        """The labels Kubernetes' tools group by (kubectl, dashboards, Kind's and Helm's users)."""
+        return {
+            **self.claim_labels,
+            "app.kubernetes.io/instance": instance,
+            "app.kubernetes.io/component": self.component,
+            "app.kubernetes.io/version": self.version,
+        }
 
     @property
     def service_account(self) -> str:
         return self.name
 
 
-POSTGRES = Workload("postgres", {"postgres": 5432})
+POSTGRES = Workload("postgres", "database", POSTGRES_VERSION, {"postgres": 5432})
 # Container ports. The host ports of the brokers (9092, 9093, 9094 + offset) are a different
 # table: every broker listens on the same container ports.
-KAFKA = Workload("kafka", {"internal": 9092, "controller": 9093, "external": 9094})
-SCHEMA_REGISTRY = Workload("schema-registry", {"http": 8081})
-CONNECT = Workload("connect", {"rest": 8083})
+KAFKA = Workload("kafka", "broker", KAFKA_VERSION, {"internal": 9092, "controller": 9093, "external": 9094})
+SCHEMA_REGISTRY = Workload("schema-registry", "schema-registry", REGISTRY_VERSION, {"http": 8081})
+CONNECT = Workload("connect", "connect-worker", KAFKA_VERSION, {"rest": 8083})
 
 WORKLOADS = (POSTGRES, KAFKA, SCHEMA_REGISTRY, CONNECT)
 

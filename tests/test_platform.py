@@ -71,6 +71,27 @@ def test_each_workload_has_its_own_service_account_without_a_token(graph):
         assert accounts[workload.service_account].metadata["namespace"] == "data-ingestion"
 
 
+def test_every_workload_is_labelled_as_kubernetes_tools_group_them_and_its_claims_keep_their_labels(graph):
+    workloads = {workload.name: workload for workload in WORKLOADS}
+    templates = [*graph.of_type("kubernetes:apps/v1:StatefulSet"), *graph.of_type("kubernetes:apps/v1:Deployment")]
+    assert {r.metadata["labels"]["app.kubernetes.io/name"] for r in templates} == set(workloads)
+    for resource in templates:
+        workload = workloads[resource.metadata["labels"]["app.kubernetes.io/name"]]
+        expected = {**workload.selector, "app.kubernetes.io/managed-by": "pulumi",
+                    "app.kubernetes.io/instance": "data-ingestion-dev",
+                    "app.kubernetes.io/component": workload.component, "app.kubernetes.io/version": workload.version}
+        assert resource.metadata["labels"] == expected
+        assert resource.inputs["spec"]["template"]["metadata"]["labels"] == expected
+        # A claim template cannot change on a live StatefulSet: its labels are the first release's.
+        for claim in resource.inputs["spec"].get("volumeClaimTemplates", []):
+            assert claim["metadata"]["labels"] == {**workload.selector, "app.kubernetes.io/managed-by": "pulumi"}
+    assert KAFKA.version == CONNECT.version and POSTGRES.version.startswith("15.")
+    owned = [r for r in graph.kubernetes_objects() if not r.type.endswith("Patch")]  # a patch names another's object
+    for resource in owned:
+        if resource.metadata.get("namespace") == "data-ingestion" or resource.kind == "Namespace":
+            assert resource.metadata["labels"]["app.kubernetes.io/instance"] == "data-ingestion-dev", resource.metadata
+
+
 def test_rbac_grants_only_read_access_and_never_secrets(graph):
     [role] = graph.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
     for rule in role.inputs["rules"]:
