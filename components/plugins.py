@@ -71,6 +71,9 @@ CONNECT_API = (
     # The JSON parser Kafka 4.3.1's connect-json brings along.
     Artifact("com.fasterxml.jackson.core", "jackson-core", "2.21.2",
              "12e8655b100267b44d0f14d01b1f5082a5105e616174dc4307be1a761e92407b"),
+    # Its annotations, which jars compiled against carry: without them javac warns, and warnings fail.
+    Artifact("com.fasterxml.jackson.core", "jackson-annotations", "2.21",
+             "53ca085f4a150f703f49e1aabd935bd03b43e1ea3d55d135438292af22cef56b"),
 )
 
 

@@ -14,6 +14,7 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,7 +23,6 @@ import java.util.TreeMap;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
-import java.util.zip.GZIPInputStream;
 import javax.tools.JavaCompiler;
 import javax.tools.ToolProvider;
 
@@ -32,6 +32,7 @@ import javax.tools.ToolProvider;
  *
  *   PLUGIN_REPOSITORY=https://repo1.maven.org/maven2 java InstallPlugins.java MANIFEST PLUGIN_DIR [CACHE_DIR]
  *
+ * CACHE_DIR keeps the downloads and the compiled jars between runs, named by their sha256.
  * Manifest lines are tab-separated: plugin, kind, location, sha256 (or, for a service, the class).
  * Downloads are located by their path in the Maven repository PLUGIN_REPOSITORY (Central or a mirror).
  *   archive    a .tar.gz of the plugin's jars, unpacked without its top directory
@@ -66,6 +67,7 @@ public class InstallPlugins {
 
     Map<String, Plugin> plugins = new LinkedHashMap<>();
     Set<Path> kept = new HashSet<>();
+    Map<String, StringBuilder> declared = new TreeMap<>();
     for (String line : Files.readAllLines(manifest)) {
       if (line.isBlank() || line.startsWith("#")) {
         continue;
@@ -75,6 +77,7 @@ public class InstallPlugins {
         throw new IllegalArgumentException("manifest line needs 4 tab-separated fields: " + line);
       }
       Entry e = new Entry(f[0], f[1], f[2], f[3]);
+      declared.computeIfAbsent(e.plugin(), name -> new StringBuilder()).append(line).append('\n');
       Plugin plugin = plugins.computeIfAbsent(e.plugin(), name -> new Plugin());
       Path target = pluginDir.resolve(e.plugin());
       switch (e.kind()) {
@@ -96,7 +99,9 @@ public class InstallPlugins {
     }
     for (Map.Entry<String, Plugin> entry : plugins.entrySet()) {
       if (!entry.getValue().sources.isEmpty()) {
-        compile(entry.getKey(), entry.getValue(), pluginDir.resolve(entry.getKey()));
+        Path jar = build(entry.getKey(), entry.getValue(), pluginDir.resolve(entry.getKey()), cache,
+            declared.get(entry.getKey()).toString());
+        keep(kept, jar);
       }
     }
     prune(cache, kept);
@@ -180,59 +185,47 @@ public class InstallPlugins {
         digest.update(buffer, 0, n);
       }
     }
-    StringBuilder hex = new StringBuilder();
-    for (byte b : digest.digest()) {
-      hex.append(String.format("%02x", b & 0xff));
-    }
-    return hex.toString();
+    return HexFormat.of().formatHex(digest.digest());
   }
 
-  /** Regular files of a (ustar or GNU) tar.gz, written under target without the first path element. */
-  static void unpackTarGz(Path archive, Path target) throws IOException {
+  /** A .tar.gz unpacked under target without its top directory, by the image's own GNU tar. */
+  static void unpackTarGz(Path archive, Path target) throws IOException, InterruptedException {
     Files.createDirectories(target);
-    try (InputStream in = new GZIPInputStream(Files.newInputStream(archive), 1 << 16)) {
-      byte[] header = new byte[512];
-      String longName = null;
-      while (in.readNBytes(header, 0, 512) == 512) {
-        if (header[0] == 0) {
-          break; // end-of-archive marker
-        }
-        String name = field(header, 0, 100);
-        String prefix = field(header, 345, 155);
-        long size = Long.parseLong(field(header, 124, 12).trim().isEmpty() ? "0" : field(header, 124, 12).trim(), 8);
-        char type = (char) header[156];
-        byte[] body = in.readNBytes((int) size);
-        in.skipNBytes((512 - size % 512) % 512);
-        if (type == 'L') {
-          longName = new String(body, StandardCharsets.UTF_8).replace("\0", "");
-          continue;
-        }
-        String path = longName != null ? longName : (prefix.isEmpty() ? name : prefix + "/" + name);
-        longName = null;
-        if (type != '0' && type != '\0') {
-          continue; // directories are created as needed; links and pax headers are not used by plugins
-        }
-        int slash = path.indexOf('/');
-        String inside = slash >= 0 ? path.substring(slash + 1) : path;
-        Path out = target.resolve(inside).normalize();
-        if (inside.isEmpty() || !out.startsWith(target)) {
-          throw new IOException("refusing archive entry outside the plugin directory: " + path);
-        }
-        Files.createDirectories(out.getParent());
-        Files.write(out, body);
-      }
+    // GNU tar drops leading '/' and refuses '..' in member names, so nothing lands outside target.
+    Process tar = new ProcessBuilder("tar", "--extract", "--gzip", "--no-same-owner", "--strip-components=1",
+        "--file", archive.toString(), "--directory", target.toString()).redirectErrorStream(true).start();
+    String output = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (tar.waitFor() != 0) {
+      throw new IOException("cannot unpack " + archive.getFileName() + " into " + target + ": " + output);
     }
   }
 
-  static String field(byte[] header, int offset, int length) {
-    int end = offset;
-    while (end < offset + length && header[end] != 0) {
-      end++;
+  /**
+   * The plugin's jar compiled from its sources, or copied from the cache when these very sources were
+   * compiled against these very jars before (the key hashes the plugin's manifest lines, whose
+   * sha256s pin every source and jar, and the compiler's options): a restarted worker compiles nothing.
+   */
+  static Path build(String name, Plugin plugin, Path target, Path cache, String declaration) throws Exception {
+    MessageDigest digest = MessageDigest.getInstance("SHA-256");
+    digest.update((String.join(" ", JAVAC_OPTIONS) + "\n" + declaration).getBytes(StandardCharsets.UTF_8));
+    Path cached = cache.resolve(HexFormat.of().formatHex(digest.digest()) + "-" + name + ".jar");
+    if (!Files.exists(cached)) {
+      Path partial = Files.createTempFile(cache, "compiled", ".part");
+      compile(name, plugin, target, partial);
+      Files.move(partial, cached, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      System.out.println("compiled " + name);
+    } else {
+      System.out.println("compiled " + name + " before: taken from the cache");
     }
-    return new String(header, offset, end - offset, StandardCharsets.UTF_8);
+    Files.createDirectories(target);
+    Files.copy(cached, target.resolve(name + ".jar"), StandardCopyOption.REPLACE_EXISTING);
+    return cached;
   }
 
-  static void compile(String name, Plugin plugin, Path target) throws IOException {
+  // Every warning is an error: a compile problem shows in the tests, not first in a worker's log.
+  static final List<String> JAVAC_OPTIONS = List.of("--release", "17", "-Xlint:all", "-Xlint:-path", "-Xlint:-classfile", "-Werror");
+
+  static void compile(String name, Plugin plugin, Path target, Path jar) throws IOException {
     JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
     if (javac == null) {
       throw new IllegalStateException("plugin " + name + " is built from source and needs a JDK, not a JRE");
@@ -246,17 +239,14 @@ public class InstallPlugins {
             .sorted().forEach(path -> classpath.add(path.toString()));
       }
     }
-    List<String> arguments = new ArrayList<>(List.of("--release", "17", "-nowarn", "-d", classes.toString(),
-        "-cp", String.join(java.io.File.pathSeparator, classpath)));
+    List<String> arguments = new ArrayList<>(JAVAC_OPTIONS);
+    arguments.addAll(List.of("-d", classes.toString(), "-cp", String.join(java.io.File.pathSeparator, classpath)));
     plugin.sources.forEach(source -> arguments.add(source.toString()));
     ByteArrayOutputStream errors = new ByteArrayOutputStream();
     if (javac.run(null, null, errors, arguments.toArray(String[]::new)) != 0) {
       throw new IllegalStateException("plugin " + name + " does not compile:\n" + errors);
     }
-    Files.createDirectories(target);
-    Path jar = target.resolve(name + ".jar");
-    Path partial = target.resolve(name + ".jar.part");
-    try (OutputStream file = Files.newOutputStream(partial); JarOutputStream out = new JarOutputStream(file);
+    try (OutputStream file = Files.newOutputStream(jar); JarOutputStream out = new JarOutputStream(file);
          Stream<Path> walk = Files.walk(classes)) {
       for (Path path : walk.filter(Files::isRegularFile).sorted().toList()) {
         out.putNextEntry(new JarEntry(classes.relativize(path).toString().replace('\\', '/')));
@@ -269,6 +259,5 @@ public class InstallPlugins {
         out.closeEntry();
       }
     }
-    Files.move(partial, jar, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }
 }

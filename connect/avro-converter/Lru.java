@@ -5,6 +5,7 @@ import java.util.Map;
 
 /** A bounded map for a cache, least recently used out first. Not synchronized. */
 final class Lru<K, V> extends LinkedHashMap<K, V> {
+  private static final long serialVersionUID = 1L;
   private final int capacity;
 
   Lru(int capacity) {

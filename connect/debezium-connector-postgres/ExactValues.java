@@ -151,6 +151,7 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
 
   /** Of a numeric of declared scale. */
   static final class NonFiniteDecimal extends BigDecimal implements NonFinite {
+    private static final long serialVersionUID = 1L;
     private final String text;
 
     NonFiniteDecimal(String text) {

@@ -1,6 +1,7 @@
 """The plugin installer, run as the Connect pod's init container runs it: real downloads, real javac."""
 
 import http.server
+import re
 import shutil
 import threading
 import zipfile
@@ -112,14 +113,20 @@ def test_plugins_come_from_the_configured_repository_with_the_same_checksums(tmp
     assert (tmp_path / "plugin-path" / S3_SINK.name / f"{S3_SINK.name}.jar").exists()
     # The cache keeps this manifest's downloads only, so the worker's cache volume does not fill up.
     assert not stale.exists()
-    assert {path.name for path in cache.iterdir()} == {
-        f"{artifact.sha256}-{artifact.file_name}" for plugin in PLUGINS for artifact in plugin.downloads
-    }
-    # A restarted worker installs from the cache alone: the mirror is asked for nothing.
+    # The cache keeps this manifest's downloads and one compiled jar per built plugin, nothing else.
+    names = {path.name for path in cache.iterdir()}
+    downloads = {f"{artifact.sha256}-{artifact.file_name}" for plugin in PLUGINS for artifact in plugin.downloads}
+    compiled = sorted(plugin.name for plugin in PLUGINS if plugin.sources)
+    assert downloads <= names
+    assert sorted(re.fullmatch(r"[0-9a-f]{64}-(.+)\.jar", name)[1] for name in names - downloads) == compiled
+    assert sorted(re.findall(r"^compiled (\S+)$", result.stdout, re.M)) == compiled
+    # A restarted worker installs from the cache alone: the mirror is asked for nothing, javac runs for nothing.
     requested.clear()
     again = install_plugins(tmp_path / "plugin-path-again", repository=settings.config.plugin_repository, cache=cache)
     assert again.returncode == 0, again.stderr
     assert requested == []
+    assert re.findall(r"^compiled (\S+)$", again.stdout, re.M) == []
+    assert sorted(re.findall(r"^compiled (\S+) before: taken from the cache$", again.stdout, re.M)) == compiled
 
 
 def test_a_mirror_serving_another_file_is_refused(tmp_path, mirror):
