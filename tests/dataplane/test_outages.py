@@ -164,7 +164,7 @@ def test_an_outage_longer_than_the_window_stops_the_source_and_reports_the_loss(
     # hold 48 MB instead of half of postgresStorage (so the WAL's part lasts seconds, not minutes).
     pipeline.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '48MB'")
     pipeline.sql("SELECT pg_reload_conf()")
-    ballast = Ballast(pipeline, rate=150)
+    ballast = Ballast(pipeline, rate=225)
     load = Load(pipeline, "long-outage", rows=100_000, pause=0.5)
     watch = Watch(pipeline)
     ballast.start(), load.start(), watch.start()
