@@ -17,6 +17,10 @@ from .topology import KAFKA_VERSION, REGISTRY_VERSION
 CONNECT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "connect")
 INSTALLER = "InstallPlugins.java"
 MANIFEST = "plugins.tsv"
+# How our sources are compiled, by the installer and by the tests' Maven build alike. Every warning
+# is an error: a compile problem shows in the tests, not first in a worker's log.
+JAVA_RELEASE = "17"
+JAVAC_OPTIONS = ("--release", JAVA_RELEASE, "-Xlint:all", "-Xlint:-path", "-Xlint:-classfile", "-Werror")
 
 
 @dataclass(frozen=True)
@@ -234,5 +238,7 @@ def plugin_files(plugins: tuple[Plugin, ...] = PLUGINS) -> dict[str, str]:
             lines.append(f"{plugin.name}\tsource\t{source}\t{_sha256(text)}")
         for interface, implementation in plugin.services:
             lines.append(f"{plugin.name}\tservice\t{interface}\t{implementation}")
+        if plugin.sources:
+            lines.append(f"{plugin.name}\tjavac\t{' '.join(JAVAC_OPTIONS)}\t-")
     files[MANIFEST] = "\n".join(lines) + "\n"
     return files

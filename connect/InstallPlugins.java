@@ -41,6 +41,7 @@ import javax.tools.ToolProvider;
  *   source     a .java file beside the manifest, compiled into <plugin>.jar (against the classpath
  *              entries and the plugin's own jars)
  *   service    a ServiceLoader entry of <plugin>.jar: interface, then implementation
+ *   javac      the compiler's options for the plugin's sources, separated by spaces; then "-"
  */
 public class InstallPlugins {
   record Entry(String plugin, String kind, String location, String check) {}
@@ -49,6 +50,7 @@ public class InstallPlugins {
     final List<Path> classpath = new ArrayList<>();
     final List<Path> sources = new ArrayList<>();
     final Map<String, List<String>> services = new TreeMap<>();
+    final List<String> javacOptions = new ArrayList<>();
   }
 
   public static void main(String[] args) throws Exception {
@@ -94,6 +96,7 @@ public class InstallPlugins {
           plugin.sources.add(source);
         }
         case "service" -> plugin.services.computeIfAbsent(e.location(), k -> new ArrayList<>()).add(e.check());
+        case "javac" -> plugin.javacOptions.addAll(List.of(e.location().split(" ")));
         default -> throw new IllegalArgumentException("unknown kind '" + e.kind() + "' in: " + line);
       }
     }
@@ -207,7 +210,7 @@ public class InstallPlugins {
    */
   static Path build(String name, Plugin plugin, Path target, Path cache, String declaration) throws Exception {
     MessageDigest digest = MessageDigest.getInstance("SHA-256");
-    digest.update((String.join(" ", JAVAC_OPTIONS) + "\n" + declaration).getBytes(StandardCharsets.UTF_8));
+    digest.update(declaration.getBytes(StandardCharsets.UTF_8));
     Path cached = cache.resolve(HexFormat.of().formatHex(digest.digest()) + "-" + name + ".jar");
     if (!Files.exists(cached)) {
       Path partial = Files.createTempFile(cache, "compiled", ".part");
@@ -221,9 +224,6 @@ public class InstallPlugins {
     Files.copy(cached, target.resolve(name + ".jar"), StandardCopyOption.REPLACE_EXISTING);
     return cached;
   }
-
-  // Every warning is an error: a compile problem shows in the tests, not first in a worker's log.
-  static final List<String> JAVAC_OPTIONS = List.of("--release", "17", "-Xlint:all", "-Xlint:-path", "-Xlint:-classfile", "-Werror");
 
   static void compile(String name, Plugin plugin, Path target, Path jar) throws IOException {
     JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
@@ -239,7 +239,7 @@ public class InstallPlugins {
             .sorted().forEach(path -> classpath.add(path.toString()));
       }
     }
-    List<String> arguments = new ArrayList<>(JAVAC_OPTIONS);
+    List<String> arguments = new ArrayList<>(plugin.javacOptions);
     arguments.addAll(List.of("-d", classes.toString(), "-cp", String.join(java.io.File.pathSeparator, classpath)));
     plugin.sources.forEach(source -> arguments.add(source.toString()));
     ByteArrayOutputStream errors = new ByteArrayOutputStream();
