@@ -109,14 +109,85 @@ DEBEZIUM_POSTGRES = Plugin(
 EXACT_VALUES = "dataingestion.connect.debezium.ExactValues"
 NON_FINITE_NUMERICS = "dataingestion.connect.debezium.NonFiniteNumerics"
 
+AWS_SDK_VERSION = "2.59.1"
+# The AWS SDK for Java v2's S3 client and what Maven resolves for it, less slf4j (the worker's) and
+# less the Apache and Netty HTTP clients: the SDK talks through the JDK's own HTTP connection.
+# group, artifact, version, sha256
+S3_CLIENT_JARS: tuple[tuple[str, str, str, str], ...] = (
+    ("software.amazon.awssdk", "s3", AWS_SDK_VERSION,
+     "9bb6f3516e55fd56c64e6381012d57df90b7e4db0e348281c2067e0d2c6c12b1"),
+    ("software.amazon.awssdk", "aws-xml-protocol", AWS_SDK_VERSION,
+     "fa668df8d01de2f391b94ba9b4e6dcef152a89e8547997515cde5c5a2ee0277d"),
+    ("software.amazon.awssdk", "aws-query-protocol", AWS_SDK_VERSION,
+     "2063981fa4abc60771044af40b878bb6a8b96f23c19fb3a0cfa6239ca8e2cbb3"),
+    ("software.amazon.awssdk", "protocol-core", AWS_SDK_VERSION,
+     "46dece38daedac1e62fd28bab1ee76b3cd247847f89538bc30a5dd2331ccb383"),
+    ("software.amazon.awssdk", "arns", AWS_SDK_VERSION,
+     "4ef7d2ba0857b7ac95c19229c116c60c6ed7a98dc8b31e4b5462007c293c0f9f"),
+    ("software.amazon.awssdk", "profiles", AWS_SDK_VERSION,
+     "ec5751987a96713ebec8c3492bb1bca98a7b27737b9ce2e99c0cd3d216ac3043"),
+    ("software.amazon.awssdk", "crt-core", AWS_SDK_VERSION,
+     "18a1dada80bc0b1d80880b7274f7baadc20b9bc9b17b84eef3101d1da4071e6a"),
+    ("software.amazon.awssdk", "http-auth", AWS_SDK_VERSION,
+     "a552103290619fd210ce47b7f2ea7e3bb1875d143a7ce14b7a31a063688d3b80"),
+    ("software.amazon.awssdk", "identity-spi", AWS_SDK_VERSION,
+     "65b2c2aa7ef17c8dee1c5763025987a8d2fc6d9686efaef98fc6de32b1b24809"),
+    ("software.amazon.awssdk", "http-auth-spi", AWS_SDK_VERSION,
+     "554c386d38a8071c6c781b4ada4fa9a56e1c327d309215e6ce7e5cdd900ce278"),
+    ("org.reactivestreams", "reactive-streams", "1.0.4",
+     "f75ca597789b3dac58f61857b9ac2e1034a68fa672db35055a8fb4509e325f28"),
+    ("software.amazon.awssdk", "http-auth-aws", AWS_SDK_VERSION,
+     "6d8c47d8bd4a1f7053c9f533ab22ed46e9ff2d0473fc31d0e551599396524d16"),
+    ("software.amazon.awssdk", "checksums", AWS_SDK_VERSION,
+     "65a22fcdb8fdcb75f23dcf740efcc4e0a48837612142996ff5b6784e3adaba45"),
+    ("software.amazon.awssdk", "checksums-spi", AWS_SDK_VERSION,
+     "6fb0d0e290e070f3d064a69863019034c4da9ccea5a470c6aabbfa205e1a61b7"),
+    ("software.amazon.awssdk", "retries-spi", AWS_SDK_VERSION,
+     "1e1169ef6f0284eaa8311c2c7c1971a6bd84a94d338613a3f12494b1241aeeac"),
+    ("software.amazon.awssdk", "sdk-core", AWS_SDK_VERSION,
+     "66df07df173553a7396d4564519bda1a824e4faa0e3604c83aa87415dd9ff202"),
+    ("software.amazon.awssdk", "retries", AWS_SDK_VERSION,
+     "72da0b7c5ac8ccff2fbd907689c247509cc8e74659d9ba2b5bd5b2ca9f513aa4"),
+    ("software.amazon.awssdk", "auth", AWS_SDK_VERSION,
+     "ae08514793505c9549b3f46d4eb8e4cec7c7cfbad8b24c1b627ffa03b1294e64"),
+    ("software.amazon.awssdk", "http-auth-aws-eventstream", AWS_SDK_VERSION,
+     "f603e02eab0d203c9222866ff8cf3dd4bd1d4037245ccdba2496629a9895b733"),
+    ("software.amazon.awssdk", "eventstream", AWS_SDK_VERSION,
+     "4a23e57f857f466218f59837a99e2ea98eaea72ebc6ac4beb19233b5f7207e06"),
+    ("software.amazon.awssdk", "http-client-spi", AWS_SDK_VERSION,
+     "17837f010e5fe5a51556ce36937fdfc06555036854f3ff4f65efc52d42097605"),
+    ("software.amazon.awssdk", "regions", AWS_SDK_VERSION,
+     "82b61587d343b07c9b7850a440f2f9194e802282ad44755439454d789774df15"),
+    ("software.amazon.awssdk", "annotations", AWS_SDK_VERSION,
+     "a8f703e6f3c165639ddef0fbbe103846ecb05792b589852e1b69d1d6c381cfff"),
+    ("software.amazon.awssdk", "utils", AWS_SDK_VERSION,
+     "b683eb4d6c62dfd04736d6008e42a086ae925e6b4dfb7f10880dae7bf64704ea"),
+    ("software.amazon.awssdk", "aws-core", AWS_SDK_VERSION,
+     "32ce2df2918ae10d37c1b2b0aac660fdfa25cc4e103dd274c376fc9dd6ea957e"),
+    ("software.amazon.awssdk", "utils-lite", AWS_SDK_VERSION,
+     "000299867a3ec3bf17b378a3365076f0dbdd9e0c4bf732f0479c2544b7c522a5"),
+    ("software.amazon.awssdk", "metrics-spi", AWS_SDK_VERSION,
+     "e64876256008bb2cb0b3d802d63ceb0aeafb0c46d9c95d4f941730cdc4575a09"),
+    ("software.amazon.awssdk", "json-utils", AWS_SDK_VERSION,
+     "d142f3696ee10a5a0986e43a8b58d548cd6354fb08262a5a5eaed4e9dda9c564"),
+    ("software.amazon.awssdk", "third-party-jackson-core", AWS_SDK_VERSION,
+     "7a271a1681eaf5cd631c1e06cea8a1026753754fb075cf6bf92163b8041bb5f8"),
+    ("software.amazon.awssdk", "endpoints-spi", AWS_SDK_VERSION,
+     "43c6521213bc7fc6b4957cd79bd1b6eb629a59ff48c4a191fd5803e72e0526df"),
+    ("software.amazon.awssdk", "url-connection-client", AWS_SDK_VERSION,
+     "f76e901723b86ebb1b003bc3b209bc1aa92eb2f40359ab1a39f87d2b12bc5cb7"),
+)
+
 # The project's own S3 sink (connect/s3-sink/): Aiven's and Confluent's sinks are not published to
 # Maven Central, the one artifact source every machine of ours and every user's cluster can reach.
+# It writes through the SDK's S3 client, compiled against it.
 S3_SINK = Plugin(
     name="s3-sink",
-    version="1.4.0",
+    version="2.0.0",
     class_name="dataingestion.connect.s3.S3SinkConnector",
+    jars=tuple(Artifact(*row) for row in S3_CLIENT_JARS),
     compile_against=CONNECT_API,
-    sources=("S3Client.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java", "TypedJson.java"),
+    sources=("Bucket.java", "S3SinkConfig.java", "S3SinkConnector.java", "S3SinkTask.java", "TypedJson.java"),
     services=(("org.apache.kafka.connect.sink.SinkConnector", "dataingestion.connect.s3.S3SinkConnector"),),
 )
 

@@ -71,7 +71,7 @@ public final class S3SinkConfig extends AbstractConfig {
     }
   }
 
-  String bucket() { return getString(BUCKET); }
+  String bucketName() { return getString(BUCKET); }
   String region() { return getString(REGION); }
   String prefix() { return getString(PREFIX); }
   boolean gzip() { return "gzip".equals(getString(COMPRESSION)); }
@@ -81,19 +81,11 @@ public final class S3SinkConfig extends AbstractConfig {
   long outageWarnMs() { return getLong(OUTAGE_WARN_MS); }
   String kafkaBootstrapServers() { return getString(KAFKA_BOOTSTRAP_SERVERS); }
 
-  S3Client client() {
+  Bucket bucket() {
     Password id = getPassword(ACCESS_KEY_ID);
     Password secret = getPassword(SECRET_ACCESS_KEY);
-    String endpoint = getString(ENDPOINT);
-    boolean pathStyle = getBoolean(PATH_STYLE);
-    URI base;
-    if (endpoint.isEmpty()) {
-      String host = "s3." + region() + ".amazonaws.com";
-      base = URI.create(pathStyle ? "https://" + host + "/" + bucket() : "https://" + bucket() + "." + host);
-    } else {
-      String trimmed = endpoint.replaceAll("/+$", "");
-      base = URI.create(pathStyle ? trimmed + "/" + bucket() : trimmed.replaceFirst("://", "://" + bucket() + "."));
-    }
-    return new S3Client(base, region(), id.value(), secret.value());
+    return new Bucket(bucketName(), region(), getString(ENDPOINT).replaceAll("/+$", ""), getBoolean(PATH_STYLE),
+        id.value(), secret.value());
   }
+
 }

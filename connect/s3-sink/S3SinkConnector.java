@@ -9,7 +9,7 @@ import org.apache.kafka.connect.sink.SinkConnector;
 
 /** Archives topics to S3 as JSON Lines objects, one series of objects per topic partition. */
 public final class S3SinkConnector extends SinkConnector {
-  public static final String VERSION = "1.3.0";
+  public static final String VERSION = "2.0.0";
   private Map<String, String> properties;
 
   @Override

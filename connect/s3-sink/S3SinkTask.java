@@ -16,6 +16,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.zip.GZIPOutputStream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -53,9 +54,51 @@ public final class S3SinkTask extends SinkTask {
   private static final long IAM_PROPAGATION_MS = 120_000L;
   private static final long MAX_BACKOFF_MS = 30_000L;
 
+  /** Where the objects go: the bucket, or a test's stand-in. */
+  interface ObjectStore extends AutoCloseable {
+    /** Writes the object unless its key is taken; false when it was. */
+    boolean putIfAbsent(String key, byte[] body, String contentType) throws Bucket.UploadException;
+
+    @Override
+    void close();
+  }
+
+  /** Each topic's id, which names its objects. */
+  interface TopicIds extends AutoCloseable {
+    String of(String topic) throws Exception;
+
+    @Override
+    void close();
+  }
+
+  /** The ids as the Kafka cluster the topics are read from has them. */
+  static final class KafkaTopicIds implements TopicIds {
+    private final Admin admin;
+
+    KafkaTopicIds(S3SinkConfig config) {
+      admin = Admin.create(Map.of(
+          AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafkaBootstrapServers(),
+          AdminClientConfig.CLIENT_ID_CONFIG, "s3-sink-topic-ids"));
+    }
+
+    @Override
+    public String of(String topic) throws Exception {
+      TopicDescription description = admin.describeTopics(Set.of(topic)).allTopicNames()
+          .get(30, TimeUnit.SECONDS).get(topic);
+      return description.topicId().toString();
+    }
+
+    @Override
+    public void close() {
+      admin.close(Duration.ofSeconds(5));
+    }
+  }
+
+  private final Function<S3SinkConfig, ObjectStore> openStore;
+  private final Function<S3SinkConfig, TopicIds> openTopicIds;
   private S3SinkConfig config;
-  private S3Client s3;
-  private Admin admin;
+  private ObjectStore s3;
+  private TopicIds ids;
   private long startedAt;
   private final JsonConverter json = new JsonConverter();
   private static final byte[] VALUE_FIELD = ",\"value\":".getBytes(StandardCharsets.UTF_8);
@@ -149,6 +192,15 @@ public final class S3SinkTask extends SinkTask {
     }
   }
 
+  public S3SinkTask() {
+    this(S3SinkConfig::bucket, KafkaTopicIds::new);
+  }
+
+  S3SinkTask(Function<S3SinkConfig, ObjectStore> openStore, Function<S3SinkConfig, TopicIds> openTopicIds) {
+    this.openStore = openStore;
+    this.openTopicIds = openTopicIds;
+  }
+
   @Override
   public String version() {
     return S3SinkConnector.VERSION;
@@ -157,10 +209,8 @@ public final class S3SinkTask extends SinkTask {
   @Override
   public void start(Map<String, String> properties) {
     config = new S3SinkConfig(properties);
-    s3 = config.client();
-    admin = Admin.create(Map.of(
-        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.kafkaBootstrapServers(),
-        AdminClientConfig.CLIENT_ID_CONFIG, "s3-sink-topic-ids"));
+    s3 = openStore.apply(config);
+    ids = openTopicIds.apply(config);
     startedAt = System.currentTimeMillis();
     json.configure(Map.of("schemas.enable", "false", "decimal.format", "NUMERIC"), false);
   }
@@ -227,8 +277,11 @@ public final class S3SinkTask extends SinkTask {
   @Override
   public void stop() {
     partitions.clear();
-    if (admin != null) {
-      admin.close(Duration.ofSeconds(5));
+    if (ids != null) {
+      ids.close();
+    }
+    if (s3 != null) {
+      s3.close();
     }
   }
 
@@ -247,9 +300,7 @@ public final class S3SinkTask extends SinkTask {
       return id;
     }
     try {
-      TopicDescription description = admin.describeTopics(Set.of(topic)).allTopicNames()
-          .get(30, TimeUnit.SECONDS).get(topic);
-      id = description.topicId().toString();
+      id = ids.of(topic);
     } catch (Exception e) {
       context.timeout(config.retryBackoffMs());
       throw new RetriableException("S3 sink: cannot read the id of topic " + topic + " from Kafka (it names "
@@ -275,12 +326,12 @@ public final class S3SinkTask extends SinkTask {
       boolean created = s3.putIfAbsent(key, batch.body(), config.gzip() ? "application/gzip" : "application/x-ndjson");
       if (!created) {
         // The same key holds the same records: an earlier attempt got through before a crash or a timeout.
-        LOG.info("S3 sink: s3://{}/{} is already there; not written again", config.bucket(), key);
+        LOG.info("S3 sink: s3://{}/{} is already there; not written again", config.bucketName(), key);
       }
-    } catch (S3Client.UploadException e) {
+    } catch (Bucket.UploadException e) {
       boolean propagating = e.status == 403 && now - startedAt < IAM_PROPAGATION_MS;
       if (!e.transient_ && !propagating) {
-        throw new ConnectException("S3 sink: upload of s3://" + config.bucket() + "/" + key + " was refused: "
+        throw new ConnectException("S3 sink: upload of s3://" + config.bucketName() + "/" + key + " was refused: "
             + e.getMessage() + ". Check the sink's credentials, its IAM policy (it may write under '"
             + config.prefix() + "/' only) and that the bucket exists in " + config.region() + ". Nothing "
             + "after offset " + state.written + " of " + batch.partition + " is committed: restart the task "
@@ -298,10 +349,10 @@ public final class S3SinkTask extends SinkTask {
     failures = 0;
     state.written = batch.lastOffset;
     state.batch = null;
-    LOG.debug("Uploaded {} records to s3://{}/{}", batch.records, config.bucket(), key);
+    LOG.debug("Uploaded {} records to s3://{}/{}", batch.records, config.bucketName(), key);
   }
 
-  private RetriableException retryLater(Batch batch, String key, long now, S3Client.UploadException e) {
+  private RetriableException retryLater(Batch batch, String key, long now, Bucket.UploadException e) {
     if (failingSince < 0) {
       failingSince = now;
     }
@@ -310,7 +361,7 @@ public final class S3SinkTask extends SinkTask {
     retryAt = now + backoff;
     context.timeout(backoff);
     long outage = now - failingSince;
-    String message = "S3 sink: upload of s3://" + config.bucket() + "/" + key + " failed (" + e.getMessage()
+    String message = "S3 sink: upload of s3://" + config.bucketName() + "/" + key + " failed (" + e.getMessage()
         + "); attempt " + failures + ", S3 failing for " + outage / 1000 + " s, retrying in " + backoff
         + " ms. The records wait in Kafka: nothing after them is committed.";
     if (outage >= config.outageWarnMs()) {
