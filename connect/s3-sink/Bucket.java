@@ -73,14 +73,18 @@ final class Bucket implements S3SinkTask.ObjectStore {
       if (status == 412) {
         return false;
       }
-      // 409: another conditional write to the same key was in flight; try again to learn its outcome.
-      boolean retry = status == 429 || status == 408 || status == 409 || status / 100 == 5;
       String code = e.awsErrorDetails() == null ? "" : " " + e.awsErrorDetails().errorCode();
       throw new UploadException("S3 answered " + status + code + " to PUT s3://" + name + "/" + key + ": "
-          + e.getMessage(), retry, status, e);
+          + e.getMessage(), isTransient(status), status, e);
     } catch (SdkClientException e) {
       throw new UploadException("cannot reach S3 (" + location + "): " + e.getMessage(), true, 0, e);
     }
+  }
+
+  /** Whether S3's answer may change on a retry: throttling, a timeout, a 5xx, or (409) another
+   * conditional write to the same key in flight, whose outcome a retry learns. */
+  static boolean isTransient(int status) {
+    return status == 429 || status == 408 || status == 409 || status / 100 == 5;
   }
 
   @Override

@@ -87,5 +87,4 @@ public final class S3SinkConfig extends AbstractConfig {
     return new Bucket(bucketName(), region(), getString(ENDPOINT).replaceAll("/+$", ""), getBoolean(PATH_STYLE),
         id.value(), secret.value());
   }
-
 }

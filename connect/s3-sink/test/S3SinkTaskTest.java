@@ -45,7 +45,7 @@ class S3SinkTaskTest {
       attempts.add(key);
       Integer status = failures.poll();
       if (status != null) {
-        boolean retry = status == 0 || status == 409 || status == 429 || status / 100 == 5;
+        boolean retry = status == 0 || Bucket.isTransient(status); // 0: S3 not reached
         throw new Bucket.UploadException("S3 answered " + status, retry, status, null);
       }
       return objects.putIfAbsent(key, body.clone()) == null;
