@@ -15,9 +15,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 
+from bench import jfr  # noqa: E402
 from components import connect_config as cconf  # noqa: E402
 from components import kafka_config as kconf  # noqa: E402
 from components.formats import ARCHIVE_FORMATS, SERIALIZATIONS  # noqa: E402
@@ -252,6 +255,8 @@ def main() -> int:
                         help="the stack's serialization")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="another stack config key, e.g. connectMemory=768Mi (repeatable)")
+    parser.add_argument("--profile", action="store_true",
+                        help="record Connect with Java Flight Recorder over the window and print where its CPU goes")
     args = parser.parse_args()
     try:
         require_dataplane()
@@ -264,6 +269,8 @@ def main() -> int:
         print(f"run {index + 1} of {args.runs}", flush=True)
         runs.append(run_once(args))
         print(f"  {runs[-1]['summary']}", flush=True)
+        if "profile" in runs[-1]:
+            print(jfr.report(runs[-1]["profile"]), flush=True)
     results = aggregate(args, runs)
 
     suffix = f"-{args.tag}" if args.tag else ""
@@ -301,6 +308,10 @@ def run_once(args) -> dict:
             warming.join()
             warm = warming.committed
         load = Load(pipeline.pg.dsn(), args.rate or None, args.seconds, None if args.rate else args.events)
+        if args.profile:
+            recording = Path(tempfile.mkdtemp(prefix="bench-jfr-")) / "connect.jfr"
+            window = args.warmup if args.rate else 0
+            jfr.start(pids["connect"], window, args.seconds - window, recording)
         before = CpuSnapshot(pids)
         wal_before = wal_position(pipeline)
         load_started = time.time()
@@ -316,6 +327,12 @@ def run_once(args) -> dict:
         sampler.stopped.set()
         results = measure(args, settings, load, load_started, load_ended, records, objects, dict(sampler.peak))
         results["cpu"] = cpu
+        if args.profile:
+            if jfr.wait(recording):
+                results["profile"] = jfr.summarize(recording)
+            else:
+                print(f"  no profile: Java Flight Recorder wrote no {recording}", flush=True)
+            shutil.rmtree(recording.parent, ignore_errors=True)
         # What an archive outage costs per event in each buffer (components/buffer_config.py).
         results["wire"] = {"topic_bytes_per_event": round(wire / max(1, load.committed), 1),
                            "wal_bytes_per_event": round(wal_written(pipeline, wal_before) / max(1, load.burst), 1)}
