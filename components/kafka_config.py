@@ -25,7 +25,14 @@ SEGMENT = Memory.mebibytes(64)
 # Retention frees closed segments only: a volume that cannot hold a few of them fills up before
 # the first one of a busy partition closes. (Change topics roll smaller ones: buffer_config.py.)
 MINIMUM_STORAGE = Memory.mebibytes(4 * SEGMENT.mib)
-JVM_OPTIONS = jvm_options(96, 48, 64, "-XX:InitiatingHeapOccupancyPercent=35")
+# Methods the JIT leaves interpreted. C2 compiling LocalLog's read loop (hot once a consumer reads
+# behind the tail, from closed segments: Iceberg's sink, a sink catching up after an outage) took
+# 200-300 MiB of compiler arena for seconds, which glibc then kept: measured, a broker went from
+# about 420 to 720 MiB, over its limit. It runs once per partition a fetch reads; what it calls is
+# compiled as ever. tests/dataplane/test_kafka_jvm.py checks each name is in the pinned Kafka.
+NOT_COMPILED = ("org.apache.kafka.storage.internals.log.LocalLog::lambda$read$1",)
+JVM_OPTIONS = jvm_options(96, 48, 64, "-XX:InitiatingHeapOccupancyPercent=35", "-XX:CompileCommand=quiet",
+                          *(f"-XX:CompileCommand=exclude,{method}" for method in NOT_COMPILED))
 
 
 @dataclass(frozen=True)
