@@ -3,9 +3,10 @@
 A Java Flight Recorder recording (the JDK's own sampler, `settings=profile`) of the Connect JVM,
 started by `jcmd` when the warm-up ends and stopped with the window, then read with `jfr print`:
 each Java thread's share of the samples, the frames the samples stop in (self), and for each busy
-thread the frames its samples pass through (inclusive), below the thread's own task loop. GC and
-JIT compiler threads are not Java threads and not sampled: the benchmark's GC seconds and per-thread
-CPU (from /proc) cover them.
+thread the frames its samples pass through (inclusive), below the thread's own task loop. Those are
+samples of Java code; time in native code (the gzip deflater, sockets) is sampled apart, waits
+included, and listed by frame. GC and JIT compiler threads are not Java threads and not sampled:
+the benchmark's GC seconds and per-thread CPU (from /proc) cover them.
 """
 
 from __future__ import annotations
@@ -54,10 +55,17 @@ def _named(frame: str) -> bool:
     return not re.match(r"\d", frame) and "$$Lambda" not in frame
 
 
+def _events(path: Path, event: str) -> list[dict]:
+    printed = subprocess.run(["jfr", "print", "--json", "--stack-depth", str(STACK_DEPTH), "--events", event,
+                              str(path)], check=True, capture_output=True, text=True).stdout
+    return [event["values"] for event in json.loads(printed)["recording"]["events"]]
+
+
 def summarize(path: Path, top: int = 12) -> dict:
-    printed = subprocess.run(["jfr", "print", "--json", "--stack-depth", str(STACK_DEPTH), "--events",
-                              "jdk.ExecutionSample", str(path)], check=True, capture_output=True, text=True).stdout
-    samples = [event["values"] for event in json.loads(printed)["recording"]["events"]]
+    samples = _events(path, "jdk.ExecutionSample")
+    # Time in native code (the gzip deflater, sockets) is sampled apart, waits included: by frame.
+    native = Counter(f"{_thread(sample)}: {_frame(frames[0])}" for sample in _events(path, "jdk.NativeMethodSample")
+                     if (frames := (sample.get("stackTrace") or {}).get("frames")))
     threads: Counter = Counter()
     self_frames: Counter = Counter()
     through: dict[str, Counter] = defaultdict(Counter)
@@ -86,6 +94,7 @@ def summarize(path: Path, top: int = 12) -> dict:
                      if count < SPINE * threads[thread] or stopped[thread][frame] > count / 2}
             for thread in busy
         },
+        "native_samples": dict(native.most_common(top)),
     }
 
 
@@ -96,4 +105,6 @@ def report(profile: dict, process: str = "Connect", top: int = 25) -> str:
     for thread, frames in profile["inclusive_pct"].items():
         shown = list(frames.items())[:top]
         lines.append(f"    {thread} (of its samples): " + ", ".join(f"{frame} {pct}%" for frame, pct in shown))
+    lines.append("    in native code (samples, waits included): "
+                 + ", ".join(f"{frame} {count}" for frame, count in profile["native_samples"].items()))
     return "\n".join(lines)
