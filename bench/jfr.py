@@ -4,8 +4,8 @@ A Java Flight Recorder recording (the JDK's own sampler, `settings=profile`) of 
 started by `jcmd` when the warm-up ends and stopped with the window, then read with `jfr print`:
 each Java thread's share of the samples, the frames the samples stop in (self), and for each busy
 thread the frames its samples pass through (inclusive), below the thread's own task loop. Those are
-samples of Java code; time in native code (the gzip deflater, sockets) is sampled apart, waits
-included, and listed by frame. GC and JIT compiler threads are not Java threads and not sampled:
+samples of Java code; time in native code (the gzip deflater, sockets) is sampled apart and listed
+by frame, waits left out. GC and JIT compiler threads are not Java threads and not sampled:
 the benchmark's GC seconds and per-thread CPU (from /proc) cover them.
 """
 
@@ -22,6 +22,8 @@ STACK_DEPTH = 96
 # A frame nearly every sample of a thread passes through, without stopping in it, is the thread's
 # loop (Thread.run, the task's poll), not where the time goes.
 SPINE = 0.9
+# Native calls a thread waits in, not works.
+WAITS = (".wait", ".accept", ".poll", ".park", ".sleep", ".epollWait", ".poll0")
 
 
 def start(pid: int, delay_s: float, duration_s: float, path: Path) -> None:
@@ -63,9 +65,11 @@ def _events(path: Path, event: str) -> list[dict]:
 
 def summarize(path: Path, top: int = 12) -> dict:
     samples = _events(path, "jdk.ExecutionSample")
-    # Time in native code (the gzip deflater, sockets) is sampled apart, waits included: by frame.
-    native = Counter(f"{_thread(sample)}: {_frame(frames[0])}" for sample in _events(path, "jdk.NativeMethodSample")
-                     if (frames := (sample.get("stackTrace") or {}).get("frames")))
+    # Time in native code (the gzip deflater, sockets) is sampled apart, a thread waiting in a
+    # native call too: by frame, the waits left out.
+    native = Counter(f"{_thread(sample)}: {frame}" for sample in _events(path, "jdk.NativeMethodSample")
+                     if (frames := (sample.get("stackTrace") or {}).get("frames"))
+                     and not (frame := _frame(frames[0])).endswith(WAITS))
     threads: Counter = Counter()
     self_frames: Counter = Counter()
     through: dict[str, Counter] = defaultdict(Counter)
@@ -105,6 +109,6 @@ def report(profile: dict, process: str = "Connect", top: int = 25) -> str:
     for thread, frames in profile["inclusive_pct"].items():
         shown = list(frames.items())[:top]
         lines.append(f"    {thread} (of its samples): " + ", ".join(f"{frame} {pct}%" for frame, pct in shown))
-    lines.append("    in native code (samples, waits included): "
+    lines.append("    in native code (samples): "
                  + ", ".join(f"{frame} {count}" for frame, count in profile["native_samples"].items()))
     return "\n".join(lines)
