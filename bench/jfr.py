@@ -32,13 +32,15 @@ def start(pid: int, delay_s: float, duration_s: float, path: Path) -> None:
 
 
 def wait(path: Path, timeout_s: float = 120) -> bool:
-    """The recording is written when its duration ends (or the JVM stops)."""
+    """The recording is written when its duration ends (or the JVM stops): wait until its size holds."""
     deadline = time.monotonic() + timeout_s
+    size = -1
     while time.monotonic() < deadline:
-        if path.exists() and path.stat().st_size > 0:
-            time.sleep(2)  # the file is complete once JFR has closed it
+        now = path.stat().st_size if path.exists() else 0
+        if now > 0 and now == size:
             return True
-        time.sleep(1)
+        size = now
+        time.sleep(2)
     return False
 
 
