@@ -62,7 +62,7 @@ def _named(frame: str) -> bool:
 def _events(path: Path, event: str) -> list[dict]:
     printed = subprocess.run(["jfr", "print", "--json", "--stack-depth", str(STACK_DEPTH), "--events", event,
                               str(path)], check=True, capture_output=True, text=True).stdout
-    return [event["values"] for event in json.loads(printed)["recording"]["events"]]
+    return [recorded["values"] for recorded in json.loads(printed)["recording"]["events"]]
 
 
 def summarize(path: Path, top: int = 12) -> dict:

@@ -276,7 +276,7 @@ def main() -> int:
     suffix = f"-{args.tag}" if args.tag else ""
     (HERE / f"results{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     worst = runs[results["worst_run"]]
-    chart(worst, HERE / f"chart{suffix}.png", args.warmup if args.rate else 0)
+    chart(worst, HERE / f"chart{suffix}.png", window_opens(args))
     print(json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=2))
     for index, run in enumerate(runs):
         print(f"run {index + 1}: {run['summary']}")
@@ -310,8 +310,7 @@ def run_once(args) -> dict:
         load = Load(pipeline.pg.dsn(), args.rate or None, args.seconds, None if args.rate else args.events)
         if args.profile:
             recording = Path(tempfile.mkdtemp(prefix="bench-jfr-")) / "connect.jfr"
-            window = args.warmup if args.rate else 0
-            jfr.start(pids["connect"], window, args.seconds - window, recording)
+            jfr.start(pids["connect"], window_opens(args), args.seconds - window_opens(args), recording)
         before = CpuSnapshot(pids)
         wal_before = wal_position(pipeline)
         load_started = time.time()
@@ -339,6 +338,12 @@ def run_once(args) -> dict:
         return results
     finally:
         pipeline.stop()
+
+
+def window_opens(args) -> float:
+    """Seconds after the load starts that the measured window opens: after the warm-up at a set rate;
+    at once at full speed, whose burst follows a warm-up of its own."""
+    return args.warmup if args.rate else 0
 
 
 def wal_position(pipeline: Pipeline) -> str:
@@ -474,7 +479,7 @@ def measure(args, settings, load, load_started, load_ended, records, objects, pe
     for record in records:
         first.setdefault((record[0], record[1], record[2]), record)
     events = list(first.values())
-    window_start = load_started + (args.warmup if args.rate else 0)
+    window_start = load_started + window_opens(args)
     window_end = load_started + args.seconds
     in_window = [e for e in events if window_start <= e[3] < window_end]
     kafka_latency = [(e[4] - e[3]) * 1000 for e in in_window]

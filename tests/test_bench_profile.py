@@ -17,11 +17,6 @@ public class Busy {
     return x;
   }
 
-  static long idle() throws InterruptedException {
-    Thread.sleep(50);
-    return 0;
-  }
-
   public static void main(String[] args) throws Exception {
     Thread busy = new Thread(() -> {
       long end = System.nanoTime() + 3_000_000_000L;
