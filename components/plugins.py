@@ -20,7 +20,8 @@ MANIFEST = "plugins.tsv"
 # How our sources are compiled, by the installer and by the tests' Maven build alike. Every warning
 # is an error: a compile problem shows in the tests, not first in a worker's log.
 JAVA_RELEASE = "17"
-JAVAC_OPTIONS = ("--release", JAVA_RELEASE, "-Xlint:all", "-Xlint:-path", "-Xlint:-classfile", "-Werror")
+JAVAC_LINT = ("-Xlint:all", "-Xlint:-path", "-Xlint:-classfile", "-Werror")
+JAVAC_OPTIONS = ("--release", JAVA_RELEASE, *JAVAC_LINT)
 
 
 @dataclass(frozen=True)

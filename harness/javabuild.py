@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from components.plugins import CONNECT_DIR, JAVA_RELEASE, JAVAC_OPTIONS, PLUGINS, Artifact, Plugin
+from components.plugins import CONNECT_DIR, JAVA_RELEASE, JAVAC_LINT, PLUGINS, Artifact, Plugin
 
 from .needs import require
 
@@ -46,11 +46,8 @@ def module_pom(plugin: Plugin, connect_dir: str = CONNECT_DIR) -> str:
     source_dir = os.path.join(connect_dir, plugin.name)
     dependencies = [_dependency(jar, "compile", transitive=False) for jar in plugin.jars]
     dependencies += [_dependency(jar, "provided", transitive=True) for jar in plugin.compile_against]
-    # The installer's options, less the release, which Maven's compiler takes as a setting of its own.
-    options = list(JAVAC_OPTIONS)
-    at = options.index("--release")
-    del options[at:at + 2]
-    args = "".join(f"<arg>{escape(option)}</arg>" for option in options)
+    # The installer's options: the release is a setting of Maven's compiler, the rest its arguments.
+    args = "".join(f"<arg>{escape(option)}</arg>" for option in JAVAC_LINT)
     sources = "".join(f"<include>{escape(source)}</include>" for source in plugin.sources)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
