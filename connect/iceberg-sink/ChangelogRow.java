@@ -28,7 +28,9 @@ import org.apache.kafka.connect.transforms.Transformation;
 /**
  * Turns a Debezium change event into a changelog row: the row after the change (a delete's row
  * before it) and a struct {@code _cdc} with the operation, the commit time, the LSN, when and where
- * the record was appended to Kafka, the source table and the Iceberg table it belongs in.
+ * the record was appended to Kafka, the source table and the Iceberg table it belongs in, and the
+ * values its columns' types cannot hold, which the source carried in headers ({@code nonfinite}: a
+ * decimal's NaN or ±Infinity; {@code nested}: an array of more dimensions than its column's, as JSON).
  *
  * <p>Values Iceberg's sink would misread are rewritten so that it reads them exactly: it takes a
  * number in a timestamp or time column for milliseconds, so Debezium's micro- and nanosecond
@@ -69,9 +71,12 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
       .field("target", Schema.STRING_SCHEMA)
       // A numeric's NaN or ±Infinity in a decimal column, which holds null: column → value.
       .field("nonfinite", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
+      // An array of more dimensions than its column's type, which holds null: column → the array as JSON.
+      .field("nested", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
       .build();
   // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds.
   static final String NON_FINITE_HEADER = "dataingestion.nonfinite.";
+  static final String NESTED_HEADER = "dataingestion.nested.";
 
   private String database;
   // Debezium sends one schema object per table version: each is rewritten once.
@@ -104,7 +109,9 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
 
     Schema schema = rows.computeIfAbsent(row.schema(), ChangelogRow::rowSchema);
     Struct value = new Struct(schema);
-    Map<String, String> nonFinite = nonFinite(record, "d".equals(op) ? "before" : "after");
+    String image = "d".equals(op) ? "before" : "after";
+    Map<String, String> nonFinite = inHeaders(record, NON_FINITE_HEADER, image);
+    Map<String, String> nested = inHeaders(record, NESTED_HEADER, image);
     Map<String, String> inDecimals = null;
     for (Field field : row.schema().fields()) {
       String special = nonFinite.get(field.name());
@@ -143,22 +150,23 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
         .put("table", table)
         .put("target", (database + "." + source.getString("schema") + "_" + source.getString("table"))
             .toLowerCase(Locale.ROOT))
-        .put("nonfinite", inDecimals);
+        .put("nonfinite", inDecimals)
+        .put("nested", nested.isEmpty() ? null : nested);
     value.put(CDC, cdc);
     return record.newRecord(record.topic(), record.kafkaPartition(), record.keySchema(), record.key(), schema, value,
         record.timestamp());
   }
 
-  /** The numerics' NaN and ±Infinity the source carried in headers for one image (before, after), by column. */
-  private static Map<String, String> nonFinite(ConnectRecord<?> record, String image) {
+  /** The values the source carried in one kind of header for one image (before, after), by column. */
+  private static Map<String, String> inHeaders(ConnectRecord<?> record, String kind, String image) {
     Map<String, String> found = Map.of();
-    String prefix = NON_FINITE_HEADER + image + ".";
+    String prefix = kind + image + ".";
     for (Header header : record.headers()) {
       if (header.key().startsWith(prefix)) {
         if (found.isEmpty()) {
           found = new HashMap<>();
         }
-        // String.valueOf: the worker's header converter may have read "NaN" as a double.
+        // String.valueOf: a header converter other than the sink's StringConverter may have read "NaN" as a double.
         found.put(header.key().substring(prefix.length()), String.valueOf(header.value()));
       }
     }

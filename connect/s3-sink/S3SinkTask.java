@@ -3,6 +3,7 @@ package dataingestion.connect.s3;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamWriteFeature;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -104,8 +105,10 @@ public final class S3SinkTask extends SinkTask {
   private static final byte[] VALUE_FIELD = ",\"value\":".getBytes(StandardCharsets.UTF_8);
   private static final byte[] LINE_END = "}\n".getBytes(StandardCharsets.UTF_8);
   private static final byte[] NULL = "null".getBytes(StandardCharsets.UTF_8);
-  // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds.
+  // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds:
+  // a numeric's NaN or ±Infinity by its word, an array of more dimensions than its column's as JSON.
   static final String NON_FINITE_HEADER = "dataingestion.nonfinite.";
+  static final String NESTED_HEADER = "dataingestion.nested.";
   // A typed record's generator writes into the object's stream: it must neither close nor flush it.
   private static final JsonFactory JSON_FACTORY = JsonFactory.builder()
       .disable(StreamWriteFeature.AUTO_CLOSE_TARGET).disable(StreamWriteFeature.FLUSH_PASSED_TO_STREAM).build();
@@ -157,7 +160,7 @@ public final class S3SinkTask extends SinkTask {
             .append(",\"key\":").toString().getBytes(StandardCharsets.UTF_8));
         writeJson(out, record.topic(), record.keySchema(), record.key());
         out.write(VALUE_FIELD);
-        writeJson(out, record.topic(), record.valueSchema(), record.value(), nonFinite(record));
+        writeJson(out, record.topic(), record.valueSchema(), record.value(), inHeaders(record));
         out.write(LINE_END);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
@@ -383,35 +386,84 @@ public final class S3SinkTask extends SinkTask {
     writeJson(out, topic, schema, value, Map.of());
   }
 
-  private void writeJson(OutputStream out, String topic, Schema schema, Object value, Map<String, String> nonFinite)
+  private void writeJson(OutputStream out, String topic, Schema schema, Object value, Map<String, String> inHeaders)
       throws IOException {
     if (value == null) {
       out.write(NULL);
     } else if (value instanceof byte[] raw) {
       requireJson(topic, raw);
-      out.write(raw);
+      out.write(inHeaders.isEmpty() ? raw : withValues(topic, raw, inHeaders));
     } else if (schema != null) {
       try (JsonGenerator generator = JSON_FACTORY.createGenerator(out)) {
-        TypedJson.write(generator, schema, value, nonFinite, null);
+        TypedJson.write(generator, schema, value, inHeaders, null);
       }
     } else {
       out.write(json.fromConnectData(topic, schema, value));
     }
   }
 
-  /** The numerics' NaN and ±Infinity the source carried in headers (its NonFiniteNumerics), by field path. */
-  static Map<String, String> nonFinite(SinkRecord record) {
+  /**
+   * The values the source carried in headers (its NonFiniteNumerics) rather than in the record, by
+   * field path ({@code after.ratio}), each as the JSON that stands there: a numeric's NaN or
+   * ±Infinity as its word in a string ({@code "NaN"}), a nested array as it came.
+   */
+  static Map<String, String> inHeaders(SinkRecord record) {
     Map<String, String> found = Map.of();
     for (Header header : record.headers()) {
-      if (header.key().startsWith(NON_FINITE_HEADER)) {
+      boolean nonFinite = header.key().startsWith(NON_FINITE_HEADER);
+      if (nonFinite || header.key().startsWith(NESTED_HEADER)) {
         if (found.isEmpty()) {
           found = new HashMap<>();
         }
-        // String.valueOf: the worker's header converter may have read "NaN" as a double.
-        found.put(header.key().substring(NON_FINITE_HEADER.length()), String.valueOf(header.value()));
+        // String.valueOf: a header converter other than the sink's StringConverter may have read "NaN" as a double.
+        String text = String.valueOf(header.value());
+        if (nonFinite) {
+          found.put(header.key().substring(NON_FINITE_HEADER.length()), quote(text));
+        } else {
+          requireJson(record.topic(), text.getBytes(StandardCharsets.UTF_8));
+          found.put(header.key().substring(NESTED_HEADER.length()), text);
+        }
       }
     }
     return found;
+  }
+
+  /**
+   * A record's JSON as the source wrote it, with the values its headers carry put in their places
+   * ({@code after.grid}: the field grid of the top-level object after). Copied token by token, numbers
+   * as their text, so that nothing else changes.
+   */
+  private static byte[] withValues(String topic, byte[] raw, Map<String, String> inHeaders) throws IOException {
+    ByteArrayOutputStream rewritten = new ByteArrayOutputStream(raw.length + 64);
+    int placed = 0;
+    try (JsonParser in = JSON_FACTORY.createParser(raw); JsonGenerator out = JSON_FACTORY.createGenerator(rewritten)) {
+      String image = null;
+      for (JsonToken token = in.nextToken(); token != null; token = in.nextToken()) {
+        if (token == JsonToken.FIELD_NAME && in.getParsingContext().getParent().inRoot()) {
+          image = in.currentName();
+        } else if (token == JsonToken.FIELD_NAME && in.getParsingContext().getParent().getParent() != null
+            && in.getParsingContext().getParent().getParent().inRoot()
+            && inHeaders.containsKey(image + "." + in.currentName())) {
+          String column = in.currentName();
+          out.writeFieldName(column);
+          in.nextToken();
+          in.skipChildren();
+          out.writeRawValue(inHeaders.get(image + "." + column));
+          placed++;
+          continue;
+        }
+        if (token == JsonToken.VALUE_NUMBER_INT || token == JsonToken.VALUE_NUMBER_FLOAT) {
+          out.writeNumber(in.getText());
+        } else {
+          out.copyCurrentEvent(in);
+        }
+      }
+    }
+    if (placed != inHeaders.size()) {
+      throw new DataException("a record in " + topic + " has headers for " + inHeaders.keySet()
+          + ", not all of which its JSON holds: is the source's value converter JsonConverter without schemas?");
+    }
+    return rewritten.toByteArray();
   }
 
   /**

@@ -40,14 +40,14 @@ final class TypedJson {
   }
 
   /**
-   * As write(out, schema, value), with the values a typed record could not hold written back as text:
-   * {@code nonFinite} maps a field's path ({@code after.ratio}) to the numeric's NaN or ±Infinity the
-   * source carried in a header instead.
+   * As write(out, schema, value), with the values a typed record could not hold written back:
+   * {@code inHeaders} maps a field's path ({@code after.ratio}) to the JSON of the value the source
+   * carried in a header instead (a numeric's {@code "NaN"}, a nested array).
    */
-  static void write(JsonGenerator out, Schema schema, Object value, Map<String, String> nonFinite, String path)
+  static void write(JsonGenerator out, Schema schema, Object value, Map<String, String> inHeaders, String path)
       throws IOException {
-    if (path != null && nonFinite.containsKey(path)) {
-      out.writeString(nonFinite.get(path));
+    if (path != null && inHeaders.containsKey(path)) {
+      out.writeRawValue(inHeaders.get(path));
       return;
     }
     if (value == null) {
@@ -64,10 +64,10 @@ final class TypedJson {
         out.writeStartObject();
         for (Field field : schema.fields()) {
           out.writeFieldName(field.name());
-          if (nonFinite.isEmpty()) {
+          if (inHeaders.isEmpty()) {
             write(out, field.schema(), struct.get(field));
           } else {
-            write(out, field.schema(), struct.get(field), nonFinite, path == null ? field.name() : path + "." + field.name());
+            write(out, field.schema(), struct.get(field), inHeaders, path == null ? field.name() : path + "." + field.name());
           }
         }
         out.writeEndObject();

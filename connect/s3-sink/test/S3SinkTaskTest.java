@@ -235,4 +235,57 @@ class S3SinkTaskTest {
     }
     assertArrayEquals(new byte[] {0x1f, (byte) 0x8b}, java.util.Arrays.copyOf(body, 2));
   }
+
+  /** A change whose after-image holds a decimal's NaN and a nested array only in the headers, as the source sends them. */
+  private static SinkRecord withHeaders(Schema valueSchema, Object value) {
+    SinkRecord record = new SinkRecord(TOPIC, 0, KEY, new Struct(KEY).put("id", 1), valueSchema, value, 0);
+    record.headers().addString(S3SinkTask.NON_FINITE_HEADER + "after.price", "NaN");
+    record.headers().addString(S3SinkTask.NESTED_HEADER + "after.grid", "[[1,2],[null,\"a\\\"b\"]]");
+    return record;
+  }
+
+  private String onlyLine() {
+    String lines = new String(store.objects.values().iterator().next(), StandardCharsets.UTF_8);
+    assertEquals(1, lines.split("\n").length, lines);
+    return lines;
+  }
+
+  @Test
+  void aTypedRecordGetsTheValuesItsHeadersCarryInTheirPlaces() {
+    settings.put("file.max.records", "1");
+    start();
+    Schema row = SchemaBuilder.struct().name("Value").optional()
+        .field("price", org.apache.kafka.connect.data.Decimal.builder(2).optional().build())
+        .field("grid", SchemaBuilder.array(Schema.OPTIONAL_INT32_SCHEMA).optional().build())
+        .field("tags", SchemaBuilder.array(Schema.OPTIONAL_STRING_SCHEMA).optional().build())
+        .build();
+    Schema envelope = SchemaBuilder.struct().name("Envelope").field("after", row).build();
+    Struct after = new Struct(row).put("tags", List.of("x"));
+    task.put(List.of(withHeaders(envelope, new Struct(envelope).put("after", after))));
+
+    String line = onlyLine();
+    assertTrue(line.contains("\"value\":{\"after\":{\"price\":\"NaN\",\"grid\":[[1,2],[null,\"a\\\"b\"]],\"tags\":[\"x\"]}}"),
+        line);
+  }
+
+  @Test
+  void aRecordsOwnJsonGetsTheNestedArrayItsHeaderCarries() {
+    settings.put("file.max.records", "1");
+    start();
+    byte[] json = "{\"after\":{\"price\":\"NaN\",\"grid\":null,\"ratio\":1.10},\"op\":\"c\"}".getBytes(StandardCharsets.UTF_8);
+    task.put(List.of(withHeaders(null, json)));
+
+    String line = onlyLine();
+    assertTrue(line.contains("\"value\":{\"after\":{\"price\":\"NaN\",\"grid\":[[1,2],[null,\"a\\\"b\"]],\"ratio\":1.10},\"op\":\"c\"}"),
+        line);
+  }
+
+  @Test
+  void aNestedHeaderThatIsNotJsonStopsTheTask() {
+    start();
+    SinkRecord record = new SinkRecord(TOPIC, 0, KEY, new Struct(KEY).put("id", 1), null,
+        "{\"after\":{\"grid\":null}}".getBytes(StandardCharsets.UTF_8), 0);
+    record.headers().addString(S3SinkTask.NESTED_HEADER + "after.grid", "[[1,2]");
+    assertThrows(org.apache.kafka.connect.errors.DataException.class, () -> task.put(List.of(record)));
+  }
 }
