@@ -90,8 +90,8 @@ def own_plugin(name: str, class_name: str, source: str, interface: str) -> Plugi
 
 DEBEZIUM_VERSION = "3.7.0.Final"
 # Beside Debezium's jars, compiled against them, ours: the converter of the values Debezium's own
-# conversion changes, and the transformation that carries a numeric's NaN and ±Infinity in a header
-# (connect/debezium-connector-postgres/).
+# conversion changes, the snapshot query that reads dates as text, and the transformation that
+# carries what a typed record cannot hold in a header (connect/debezium-connector-postgres/).
 DEBEZIUM_POSTGRES = Plugin(
     name="debezium-connector-postgres",
     version=DEBEZIUM_VERSION,
@@ -104,10 +104,12 @@ DEBEZIUM_POSTGRES = Plugin(
         ),
     ),
     compile_against=CONNECT_API,
-    sources=("ExactValues.java", "NonFiniteNumerics.java"),
-    services=(("org.apache.kafka.connect.transforms.Transformation", "dataingestion.connect.debezium.NonFiniteNumerics"),),
+    sources=("ExactValues.java", "ExactSnapshotQuery.java", "NonFiniteNumerics.java"),
+    services=(("org.apache.kafka.connect.transforms.Transformation", "dataingestion.connect.debezium.NonFiniteNumerics"),
+              ("io.debezium.snapshot.spi.SnapshotQuery", "dataingestion.connect.debezium.ExactSnapshotQuery")),
 )
 EXACT_VALUES = "dataingestion.connect.debezium.ExactValues"
+EXACT_SNAPSHOT_QUERY = "dataingestion-exact-values"  # ExactSnapshotQuery.NAME, as the source names it
 NON_FINITE_NUMERICS = "dataingestion.connect.debezium.NonFiniteNumerics"
 
 AWS_SDK_VERSION = "2.59.1"

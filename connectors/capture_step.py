@@ -97,6 +97,27 @@ def _needs_snapshot(conn: psycopg.Connection, table: str) -> tuple[bool, bool]:
     return holds, keyed
 
 
+# The days from 1582-10-05 to 1582-10-14: PostgreSQL's proleptic calendar has them, the JDBC driver's
+# (Julian before 1582-10-15) does not, and an incremental snapshot reads dates through it.
+DAYS_THE_DRIVER_LACKS = ("1582-10-05", "1582-10-14")
+
+
+def dates_the_driver_lacks(conn: psycopg.Connection, table: str) -> list[str]:
+    """The date columns of `schema.table` holding one of those days: an incremental snapshot would
+    archive each ten days later (the stream and the first snapshot read dates as text)."""
+    schema, name = table.split(".", 1)
+    columns = [column for (column,) in conn.execute(
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND a.atttypid = 'date'::regtype "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (schema, name))]
+    if not columns:
+        return []
+    lacked = SQL(", ").join(SQL("bool_or({} BETWEEN %s AND %s)").format(Identifier(column)) for column in columns)
+    [holds] = conn.execute(SQL("SELECT {} FROM {}").format(lacked, Identifier(schema, name)),
+                           DAYS_THE_DRIVER_LACKS * len(columns)).fetchall()
+    return [column for column, found in zip(columns, holds) if found]
+
+
 def apply_capture(dsn: str, sql: str, slot: str) -> dict[str, Any]:
     """Run the capture SQL in one transaction; which tables are published now, and which of them
     need a snapshot (newly published, holding rows, while the source already streams)."""
@@ -124,6 +145,17 @@ def apply_capture(dsn: str, sql: str, slot: str) -> dict[str, Any]:
                 "its existing rows incrementally (Debezium reads them in key order) and they would be missing from "
                 "the archive. Give it a primary key (ALTER TABLE ... ADD PRIMARY KEY ...) and run `pulumi up` "
                 "again; nothing was changed."
+            )
+        lacking = {table: columns for table in snapshot if (columns := dates_the_driver_lacks(conn, table))}
+        if lacking:
+            conn.rollback()
+            raise CaptureError(
+                f"{WHERE}: " + "; ".join(f"{table} holds dates from {DAYS_THE_DRIVER_LACKS[0]} to "
+                                         f"{DAYS_THE_DRIVER_LACKS[1]} in {', '.join(columns)}"
+                                         for table, columns in lacking.items())
+                + ". PostgreSQL's calendar has these ten days, the JDBC driver's does not: the incremental snapshot "
+                "that reads a table added to capture would archive each of them ten days later. Change those dates "
+                "or leave the table out of `capture`, and run `pulumi up` again; nothing was changed."
             )
         [(position,)] = conn.execute("SELECT pg_current_wal_lsn()::text").fetchall()
         left_out = _left_out(conn)

@@ -16,8 +16,8 @@ from components import connect_config as cconf
 from components import kafka_config as kconf
 from components import postgres_config as pgconf
 from components.capture import INTERNAL_SCHEMA
-from components.plugins import (BUFFER_GUARD, CHANGELOG_ROW, DEBEZIUM_POSTGRES, EXACT_VALUES, ICEBERG_SINK,
-                                NON_FINITE_NUMERICS, RECORD_SIZE_LIMIT, S3_SINK)
+from components.plugins import (BUFFER_GUARD, CHANGELOG_ROW, DEBEZIUM_POSTGRES, EXACT_SNAPSHOT_QUERY, EXACT_VALUES,
+                                ICEBERG_SINK, NON_FINITE_NUMERICS, RECORD_SIZE_LIMIT, S3_SINK)
 from components.quantity import Memory
 from components.settings import Settings
 from components.topology import CONNECT
@@ -28,6 +28,9 @@ TOPIC_PREFIX = "cdc"
 # What a record adds to its key and value in the producer's size check: headers, timestamp, framing.
 RECORD_FRAMING = 1024
 BYTES_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
+# A sink reads each header as the text the source wrote (a nested array's JSON), where the worker's
+# default would parse it into Connect's data and print it back otherwise.
+HEADERS_AS_TEXT = {"header.converter": "org.apache.kafka.connect.storage.StringConverter"}
 # Keys and values as JSON with each record's schema embedded: what an Iceberg stack's source writes
 # and its sink reads.
 JSON_WITH_SCHEMAS = {
@@ -129,6 +132,9 @@ def debezium_source(settings: Settings, database: Database, secrets_dir: str = c
         # microseconds would make them 30.4375 days each and overflow past 292,000 years.
         "interval.handling.mode": "string",
         "tombstones.on.delete": "true",
+        # A value Debezium cannot convert stops the source, naming it, where its default writes a null
+        # and a warning in the log: nothing is lost silently.
+        "event.converting.failure.handling.mode": "fail",
         # Debezium's context headers (connector name, task id) on every record: nothing downstream of
         # the archive reads them, and each sink parsed them for every record it read.
         "extended.headers.enabled": "false",
@@ -205,13 +211,15 @@ def _exactly_once(settings: Settings) -> dict[str, str]:
     return {"exactly.once.support": "required", "transaction.boundary": "poll"}
 
 
-def _numerics(typed: bool) -> dict[str, str]:
-    """Dates (±infinity, and a snapshot's dates before 1582), varbit's leading zeros and numerics
-    exactly, by our converter: a numeric typed as a decimal of its scale (NaN and ±Infinity carried
-    by a header, see NonFiniteNumerics), or as PostgreSQL's text where records carry no types.
-    Debezium's own decimal.handling.mode then applies only to what the converter leaves (money)."""
+def _exact_values(typed: bool) -> dict[str, str]:
+    """Dates (±infinity, before 1582, and a snapshot's read as text), varbit's leading zeros, arrays
+    of more dimensions than declared and numerics exactly, by our converter: a numeric typed as a
+    decimal of its scale (NaN and ±Infinity carried by a header, see NonFiniteNumerics), or as
+    PostgreSQL's text where records carry no types. Debezium's own decimal.handling.mode then
+    applies only to what the converter leaves (money)."""
     return {"converters": "exact", "exact.type": EXACT_VALUES, "exact.numerics": "typed" if typed else "text",
-            "decimal.handling.mode": "precise" if typed else "string"}
+            "decimal.handling.mode": "precise" if typed else "string",
+            "snapshot.query.mode": "custom", "snapshot.query.mode.custom.name": EXACT_SNAPSHOT_QUERY}
 
 
 def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, str]:
@@ -224,11 +232,11 @@ def _typed_records(settings: Settings, registry_url: str | None) -> dict[str, st
         # arrives as Unit_Price rather than stopping the source (the capture step leaves out a table
         # whose columns would then share a name).
         return {"field.name.adjustment.mode": "avro", "schema.name.adjustment.mode": "avro",
-                **_numerics(typed=True), **converters(settings, registry_url)}
+                **_exact_values(typed=True), **converters(settings, registry_url)}
     if not settings.config.serialization.schemas_in_records(settings.config.archive_format):
-        return _numerics(typed=False)
+        return _exact_values(typed=False)
     return {
-        **_numerics(typed=True),
+        **_exact_values(typed=True),
         "transforms.recordSizeLimit.schemas.enable": "true",  # the schema is part of each record's size
         **JSON_WITH_SCHEMAS,
     }
@@ -276,6 +284,7 @@ def iceberg_sink(settings: Settings, catalog: Catalog, registry_url: str | None 
         "tasks.max": "1",
         "topics.regex": CHANGE_TOPIC_PATTERN,
         **converters(settings, registry_url),
+        **HEADERS_AS_TEXT,
         # Each change becomes a row: the after-image (a delete's before-image), with _cdc.op (c, r,
         # u, d), _cdc.committed_at, _cdc.lsn, _cdc.topic/partition/offset and _cdc.table beside it;
         # _cdc.target names its Iceberg table.
@@ -347,6 +356,7 @@ def s3_sink(
         # A record the sink cannot write stops the task instead of being skipped: nothing is lost silently.
         "errors.tolerance": "none",
         **_jsonl_converters(settings, registry_url),
+        **HEADERS_AS_TEXT,
         **cconf.client_overrides("consumer", cconf.sink_consumer(settings)),
     }
     if bucket.endpoint:

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from components import connect_config as cconf
+from components.plugins import EXACT_SNAPSHOT_QUERY
 from connectors.configs import CHANGE_TOPIC_PATTERN
 from harness.stackgraph import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, fake_password, plain, run_stack
 
@@ -44,6 +45,9 @@ def test_the_source_reads_the_stack_s_slot_and_publication_with_pgoutput(graph):
     assert config["signal.data.collection"] == "cdc.debezium_signal"
     assert int(config["heartbeat.interval.ms"]) > 0 and "cdc.heartbeat" in config["heartbeat.action.query"]
     assert config["topic.prefix"] == "cdc" and config["snapshot.mode"] == "when_needed"
+    # A snapshot reads dates as text (ExactSnapshotQuery); a value that cannot be converted stops it.
+    assert (config["snapshot.query.mode"], config["snapshot.query.mode.custom.name"]) == ("custom", EXACT_SNAPSHOT_QUERY)
+    assert config["event.converting.failure.handling.mode"] == "fail"
 
 
 def test_slots_differ_between_stacks():
@@ -218,6 +222,8 @@ def test_with_avro_both_connectors_speak_avro_through_the_in_cluster_registry(ar
             assert config[f"{side}.converter.apicurio.registry.use-id"] == "contentId"
             assert config[f"{side}.converter.apicurio.registry.headers.enabled"] == "false"
         assert not any("schemas.enable" in key for key in config if "converter" in key)
+        if name == sink:  # a nested array's header, read as the JSON the source wrote
+            assert config["header.converter"] == "org.apache.kafka.connect.storage.StringConverter"
         # A registry that does not answer is waited for as long as it is away; nothing is skipped.
         assert config["errors.retry.timeout"] == "-1" and config.get("errors.tolerance", "none") == "none"
     source = connector(graph, "postgres-source").inputs["config"]
@@ -232,6 +238,7 @@ def test_with_json_the_jsonl_sink_takes_the_sources_bytes_as_they_are():
     graph = run_stack("dev", {"serialization": "json"})
     sink = connector(graph, "s3-sink").inputs["config"]
     assert sink["value.converter"] == sink["key.converter"] == "org.apache.kafka.connect.converters.ByteArrayConverter"
+    assert sink["header.converter"] == "org.apache.kafka.connect.storage.StringConverter"
     source = connector(graph, "postgres-source").inputs["config"]
     assert source["decimal.handling.mode"] == "string" and "value.converter" not in source  # the worker's JSON
     assert source["exact.numerics"] == "text"  # PostgreSQL's text: 1.500, NaN, -Infinity

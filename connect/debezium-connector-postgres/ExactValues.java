@@ -1,20 +1,34 @@
 package dataingestion.connect.debezium;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import io.debezium.connector.postgresql.PostgresValueConverter;
+import io.debezium.data.Json;
 import io.debezium.data.SpecialValueDecimal;
+import io.debezium.data.Uuid;
 import io.debezium.data.VariableScaleDecimal;
 import io.debezium.jdbc.JdbcValueConverters.DecimalMode;
 import io.debezium.spi.converter.CustomConverter;
 import io.debezium.spi.converter.RelationalColumn;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.math.BigDecimal;
+import java.sql.Array;
+import java.sql.SQLException;
 import java.time.LocalDate;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeFormatterBuilder;
 import java.time.temporal.ChronoField;
+import java.util.AbstractList;
+import java.util.ArrayList;
 import java.util.Calendar;
 import java.util.GregorianCalendar;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Properties;
+import java.util.function.Function;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.data.SchemaBuilder;
 import org.apache.kafka.connect.data.Struct;
@@ -29,8 +43,9 @@ import org.postgresql.util.PGobject;
  * <ul>
  *   <li>{@code date}: days since 1970-01-01 ({@code io.debezium.time.Date}, as Debezium writes it),
  *       with ±infinity as the largest and smallest count (PostgreSQL keeps them the same way), where
- *       Debezium writes an arbitrary day. A first snapshot reads dates through the JDBC driver's
- *       Julian calendar; they are turned back into PostgreSQL's proleptic Gregorian ones, so that
+ *       Debezium writes an arbitrary day. A snapshot of whole tables reads dates as text
+ *       ({@link ExactSnapshotQuery}); an incremental one reads them through the JDBC driver's Julian
+ *       calendar, and they are turned back into PostgreSQL's proleptic Gregorian ones, so that
  *       1500-03-01 and 44 BC arrive as in the stream (not the ten days that calendar lacks,
  *       1582-10-05 to 1582-10-14: the driver has already made them ten days later).
  *   <li>{@code varbit}: the bits as text ({@code "0010"}), where Debezium's bytes drop leading zeros
@@ -41,16 +56,24 @@ import org.postgresql.util.PGobject;
  *       markers that {@link NonFiniteNumerics} turns into a null and a header naming the value; so
  *       every numeric column may be null in the change's schema. With {@code numerics=text}: the
  *       number as PostgreSQL writes it ({@code 1.500}, {@code NaN}, {@code -Infinity}).
+ *   <li>arrays of integers, floats, booleans, and of types Debezium writes as text (text, uuid, json,
+ *       network addresses, ranges of numbers and dates): as Debezium writes them, but a value of more
+ *       dimensions than the column's one (PostgreSQL lets an {@code int[]} column hold
+ *       {@code {{1,2},{3,4}}}; Debezium would write {@code [null, null]}) leaves as a marker holding
+ *       its JSON, which {@link NonFiniteNumerics} turns into a null and a header; so every such array
+ *       column may be null in the change's schema.
  * </ul>
  */
 public final class ExactValues implements CustomConverter<SchemaBuilder, RelationalColumn> {
 
+  private static final String DATE = "date";
   public static final int DATE_INFINITY = Integer.MAX_VALUE;
   public static final int DATE_MINUS_INFINITY = Integer.MIN_VALUE;
 
-  // PostgreSQL's date text: 0044-03-15 BC for ISO's year -43.
+  // PostgreSQL's date text: 0044-03-15 BC for ISO's year -43 (the root locale's eras are BCE and CE).
   private static final DateTimeFormatter PG_DATE = new DateTimeFormatterBuilder()
-      .appendPattern("yyyy-MM-dd").optionalStart().appendLiteral(' ').appendText(ChronoField.ERA).optionalEnd()
+      .appendPattern("yyyy-MM-dd").optionalStart().appendLiteral(' ')
+      .appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
       .toFormatter(Locale.ROOT);
 
   // What JDBC gives as the length of a numeric declared without precision (Debezium's test as well).
@@ -70,14 +93,30 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   @Override
   public void converterFor(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
     switch (column.typeName().toLowerCase(Locale.ROOT)) {
-      case "date" -> registration.register(optional(column, SchemaBuilder.int32().name("io.debezium.time.Date").version(1)),
+      case DATE -> registration.register(optional(column, SchemaBuilder.int32().name("io.debezium.time.Date").version(1)),
           value -> value == null ? null : epochDay(column, value));
       case "varbit", "bit varying" -> registration.register(optional(column, SchemaBuilder.string()),
           value -> value == null ? null : value instanceof PGobject bits ? bits.getValue() : value.toString());
       case "numeric", "decimal" -> numeric(column, registration);
+      case "_int2" -> array(registration, Schema.OPTIONAL_INT16_SCHEMA, element -> ((Number) element).shortValue());
+      case "_int4" -> array(registration, Schema.OPTIONAL_INT32_SCHEMA, element -> ((Number) element).intValue());
+      case "_float4" -> array(registration, Schema.OPTIONAL_FLOAT32_SCHEMA, element -> ((Number) element).floatValue());
+      case "_float8" -> array(registration, Schema.OPTIONAL_FLOAT64_SCHEMA, element -> ((Number) element).doubleValue());
+      case "_bool" -> array(registration, Schema.OPTIONAL_BOOLEAN_SCHEMA, element -> (Boolean) element);
+      case "_int8", "_oid" -> array(registration, Schema.OPTIONAL_INT64_SCHEMA, element -> ((Number) element).longValue());
+      // Elements the driver gives as text (a PGobject's text is its value), as Debezium writes them.
+      case "_text", "_varchar", "_bpchar", "_char", "_inet", "_cidr", "_macaddr", "_macaddr8", "_int4range",
+           "_int8range", "_numrange", "_daterange" -> array(registration, Schema.OPTIONAL_STRING_SCHEMA, Object::toString);
+      case "_uuid" -> array(registration, Uuid.builder().optional().build(), Object::toString);
+      case "_json", "_jsonb" -> array(registration, Json.builder().optional().build(), Object::toString);
       default -> {
       }
     }
+  }
+
+  /** A column this converter reads as a date (a domain over date is not one: Debezium converts it). */
+  static boolean isDate(io.debezium.relational.Column column) {
+    return column.typeName().toLowerCase(Locale.ROOT).equals(DATE);
   }
 
   private void numeric(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
@@ -113,6 +152,113 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       return number.getDecimalValue().isPresent() ? number.getDecimalValue().get().setScale(scale)
           : new NonFiniteDecimal(text(column, number));
     });
+  }
+
+  /**
+   * An array column of a type whose elements Debezium passes on as the driver reads them: the same
+   * schema as Debezium's (optional, for the null a nested value leaves), the same list, and a value
+   * of more dimensions as a {@link NestedArray}.
+   */
+  private static void array(ConverterRegistration<SchemaBuilder> registration, Schema element,
+                            Function<Object, Object> convert) {
+    registration.register(SchemaBuilder.array(element).optional(), value -> {
+      if (!(value instanceof Array) && !(value instanceof List<?>)) {
+        return null;  // null, or a default as the catalog writes it, which Debezium does not read either
+      }
+      Object[] elements = elements(value);
+      if (elements.length > 0 && elements[0] instanceof Object[]) {
+        return new NestedArray(json(elements));
+      }
+      List<Object> converted = new ArrayList<>(elements.length);
+      for (Object item : elements) {
+        converted.add(item == null ? null : convert.apply(item));
+      }
+      return converted;
+    });
+  }
+
+  private static Object[] elements(Object value) {
+    if (value instanceof List<?> list) {
+      return list.toArray();
+    }
+    try {
+      return (Object[]) ((Array) value).getArray();
+    } catch (SQLException e) {
+      throw new DataException("an array PostgreSQL sent could not be read: " + e.getMessage(), e);
+    }
+  }
+
+  private static final JsonFactory JSON = new JsonFactory();
+
+  /** An array of any dimensions as JSON: numbers, booleans, text, null; a float's NaN as the archive writes it ("NaN"). */
+  static String json(Object[] elements) {
+    StringWriter text = new StringWriter();
+    try (JsonGenerator out = JSON.createGenerator(text)) {
+      writeJson(out, elements);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return text.toString();
+  }
+
+  private static void writeJson(JsonGenerator out, Object value) throws IOException {
+    if (value instanceof Object[] nested) {
+      out.writeStartArray();
+      for (Object element : nested) {
+        writeJson(out, element);
+      }
+      out.writeEndArray();
+    } else if (value == null) {
+      out.writeNull();
+    } else if (value instanceof Boolean bool) {
+      out.writeBoolean(bool);
+    } else if (value instanceof Float number && Float.isFinite(number)) {
+      out.writeNumber(number);
+    } else if (value instanceof Double number && Double.isFinite(number)) {
+      out.writeNumber(number);
+    } else if (value instanceof Float || value instanceof Double) {
+      out.writeString(nonFinite(((Number) value).doubleValue()));
+    } else if (value instanceof Number number) {
+      out.writeNumber(number.longValue());
+    } else {
+      out.writeString(value.toString());
+    }
+  }
+
+  /**
+   * An array of more dimensions than its column's type, in the place of the list: no typed array
+   * holds it. Empty, so that it passes the column's schema on its way to NonFiniteNumerics.
+   */
+  static final class NestedArray extends AbstractList<Object> {
+    private final String json;
+
+    NestedArray(String json) {
+      this.json = json;
+    }
+
+    String json() {
+      return json;
+    }
+
+    @Override
+    public Object get(int index) {
+      throw new IndexOutOfBoundsException(index);
+    }
+
+    @Override
+    public int size() {
+      return 0;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other instanceof NestedArray marker && marker.json.equals(json);
+    }
+
+    @Override
+    public int hashCode() {
+      return json.hashCode();
+    }
   }
 
   private static SpecialValueDecimal decimal(RelationalColumn column, Object value) {
@@ -232,7 +378,7 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       return Math.toIntExact(LocalDate.of(year, calendar.get(Calendar.MONTH) + 1, calendar.get(Calendar.DAY_OF_MONTH))
           .toEpochDay());
     }
-    if (value instanceof String text) {  // a default value, as the catalog writes it
+    if (value instanceof String text) {  // a snapshot's (ExactSnapshotQuery), or a default as the catalog writes it
       String trimmed = text.replaceAll("^'|'(::date)?$", "");
       return switch (trimmed) {
         case "infinity" -> DATE_INFINITY;

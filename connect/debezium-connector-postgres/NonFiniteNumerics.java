@@ -21,13 +21,18 @@ import org.apache.kafka.connect.transforms.Transformation;
  *
  * <p>A float's NaN or ±Infinity stays in its column and gets the same header: Kafka's JsonConverter
  * writes it as text and reads that text back as 0.0, so that a sink behind JSON finds the value there.
+ *
+ * <p>An array of more dimensions than its column's type, which ExactValues marks, leaves as a null
+ * with a header holding it as JSON: {@code dataingestion.nested.after.grid: [[1,2],[3,4]]}; the JSON
+ * Lines archive writes that JSON in the column, an Iceberg table in {@code _cdc.nested}.
  */
 public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Transformation<R> {
   public static final String HEADER = "dataingestion.nonfinite.";
+  public static final String NESTED_HEADER = "dataingestion.nested.";
   private static final String[] IMAGES = {"before", "after"};
 
-  // Debezium builds one schema object per table version: its numeric columns are found once.
-  private final Map<Schema, List<Field>> numerics = new IdentityHashMap<>();
+  // Debezium builds one schema object per table version: its numeric and array columns are found once.
+  private final Map<Schema, List<Field>> columns = new IdentityHashMap<>();
 
   @Override
   public R apply(R record) {
@@ -39,8 +44,13 @@ public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Tran
       if (field == null || !(envelope.get(field) instanceof Struct row)) {
         continue;
       }
-      for (Field column : numerics.computeIfAbsent(row.schema(), NonFiniteNumerics::numericColumns)) {
+      for (Field column : columns.computeIfAbsent(row.schema(), NonFiniteNumerics::markedColumns)) {
         Object value = row.get(column);
+        if (value instanceof ExactValues.NestedArray nested) {
+          row.put(column, null);  // no typed array of its column's element holds it
+          record.headers().addString(NESTED_HEADER + image + "." + column.name(), nested.json());
+          continue;
+        }
         String text = value instanceof ExactValues.NonFinite marker ? marker.text()
             : value instanceof Double || value instanceof Float ? ExactValues.nonFinite(((Number) value).doubleValue())
             : null;
@@ -55,13 +65,13 @@ public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Tran
     return record;
   }
 
-  private static List<Field> numericColumns(Schema row) {
+  private static List<Field> markedColumns(Schema row) {
     List<Field> found = new ArrayList<>();
     for (Field field : row.fields()) {
       String name = field.schema().name();
       Schema.Type type = field.schema().type();
       if (Decimal.LOGICAL_NAME.equals(name) || "io.debezium.data.VariableScaleDecimal".equals(name)
-          || (name == null && (type == Schema.Type.FLOAT32 || type == Schema.Type.FLOAT64))) {
+          || (name == null && (type == Schema.Type.FLOAT32 || type == Schema.Type.FLOAT64 || type == Schema.Type.ARRAY))) {
         found.add(field);
       }
     }

@@ -409,3 +409,20 @@ def test_the_operations_commands_of_the_docs_work_against_the_pipeline(pipeline)
     wait_for(lambda: pipeline.snapshot_reads()["cdc.inventory.customers"] >= customers_read + customers, 240,
              "every customer snapshotted again from a new slot", pipeline.connect.log, interval=5)
     assert pipeline.sql("SELECT count(*) FROM pg_replication_slots WHERE active")[0][0] == 1
+
+
+def test_an_array_of_more_dimensions_than_its_column_is_archived_whole_in_the_sources_json(pipeline):
+    """PostgreSQL lets an int[] column hold {{1,2},{3,4}}: no list of integers holds it, so the source
+    carries it in a header and the sink puts it back in its place in the record's own JSON."""
+    pipeline.sql("CREATE TABLE inventory.grids (id int PRIMARY KEY, cells int[], names text[])")
+    pipeline.sql("""INSERT INTO inventory.grids VALUES (1, '{{1,2},{3,4}}', '{{"a\\"b",NULL},{c,d}}'), """
+                 """(2, '{5,NULL}', '{"e f"}')""")
+
+    def rows():
+        found = {record["value"]["after"]["id"]: record["value"]["after"] for record in pipeline.s3_records()
+                 if record["topic"] == "cdc.inventory.grids" and record["value"]}
+        return found if len(found) == 2 else None
+
+    found = wait_for(rows, 150, "the grids in S3", pipeline.connect.log, interval=3)
+    assert found == {1: {"id": 1, "cells": [[1, 2], [3, 4]], "names": [['a"b', None], ["c", "d"]]},
+                     2: {"id": 2, "cells": [5, None], "names": ["e f"]}}
