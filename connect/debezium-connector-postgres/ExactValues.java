@@ -56,8 +56,9 @@ import org.postgresql.util.PGobject;
  *       markers that {@link NonFiniteNumerics} turns into a null and a header naming the value; so
  *       every numeric column may be null in the change's schema. With {@code numerics=text}: the
  *       number as PostgreSQL writes it ({@code 1.500}, {@code NaN}, {@code -Infinity}).
- *   <li>arrays of integers, floats, booleans, and of types Debezium writes as text (text, uuid, json,
- *       network addresses, ranges of numbers and dates): as Debezium writes them, but a value of more
+ *   <li>arrays of integers, floats, booleans, dates (each as a date column's, above), and of types
+ *       Debezium writes as text (text, uuid, json, network addresses, ranges of numbers and dates):
+ *       as Debezium writes them, but a value of more
  *       dimensions than the column's one (PostgreSQL lets an {@code int[]} column hold
  *       {@code {{1,2},{3,4}}}; Debezium would write {@code [null, null]}) leaves as a marker holding
  *       its JSON, which {@link NonFiniteNumerics} turns into a null and a header; so every such array
@@ -67,6 +68,7 @@ import org.postgresql.util.PGobject;
 public final class ExactValues implements CustomConverter<SchemaBuilder, RelationalColumn> {
 
   private static final String DATE = "date";
+  private static final String DATE_SCHEMA = "io.debezium.time.Date";
   public static final int DATE_INFINITY = Integer.MAX_VALUE;
   public static final int DATE_MINUS_INFINITY = Integer.MIN_VALUE;
 
@@ -93,8 +95,9 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   @Override
   public void converterFor(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
     switch (column.typeName().toLowerCase(Locale.ROOT)) {
-      case DATE -> registration.register(optional(column, SchemaBuilder.int32().name("io.debezium.time.Date").version(1)),
-          value -> value == null ? null : epochDay(column, value));
+      case DATE -> registration.register(optional(column, dateSchema()), value -> value == null ? null : epochDay(column, value));
+      case "_date" -> array(registration, dateSchema().optional().build(), ExactValues::dateElements,
+          element -> epochDay(column, element));
       case "varbit", "bit varying" -> registration.register(optional(column, SchemaBuilder.string()),
           value -> value == null ? null : value instanceof PGobject bits ? bits.getValue() : value.toString());
       case "numeric", "decimal" -> numeric(column, registration);
@@ -112,6 +115,10 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       default -> {
       }
     }
+  }
+
+  private static SchemaBuilder dateSchema() {
+    return SchemaBuilder.int32().name(DATE_SCHEMA).version(1);
   }
 
   /** A column this converter reads as a date (a domain over date is not one: Debezium converts it). */
@@ -161,13 +168,19 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
    */
   private static void array(ConverterRegistration<SchemaBuilder> registration, Schema element,
                             Function<Object, Object> convert) {
+    array(registration, element, ExactValues::elements, convert);
+  }
+
+  /** As above, with the elements read by {@code read}: nested arrays of each element as it came. */
+  private static void array(ConverterRegistration<SchemaBuilder> registration, Schema element,
+                            Function<Object, Object[]> read, Function<Object, Object> convert) {
     registration.register(SchemaBuilder.array(element).optional(), value -> {
       if (!(value instanceof Array) && !(value instanceof List<?>)) {
         return null;  // null, or a default as the catalog writes it, which Debezium does not read either
       }
-      Object[] elements = elements(value);
+      Object[] elements = read.apply(value);
       if (elements.length > 0 && elements[0] instanceof Object[]) {
-        return new NestedArray(json(elements));
+        return new NestedArray(json(elements, convert, element));
       }
       List<Object> converted = new ArrayList<>(elements.length);
       for (Object item : elements) {
@@ -188,40 +201,93 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
     }
   }
 
+  /**
+   * A date array's elements as PostgreSQL wrote them ({2026-01-02,"0044-03-15 BC",NULL}), nested as
+   * they are: the driver's own reading goes through its Julian calendar, which lacks 1582-10-05..14.
+   */
+  private static Object[] dateElements(Object value) {
+    if (value instanceof List<?>) {
+      return elements(value);
+    }
+    String text = value.toString();  // the driver's PgArray: the text it was given
+    int[] at = {text.indexOf('{')};
+    return textElements(text, at);
+  }
+
+  private static Object[] textElements(String text, int[] at) {
+    List<Object> found = new ArrayList<>();
+    at[0]++;  // past its '{'
+    while (text.charAt(at[0]) != '}') {
+      char next = text.charAt(at[0]);
+      if (next == ',') {
+        at[0]++;
+      } else if (next == '{') {
+        found.add(textElements(text, at));
+      } else if (next == '"') {  // a date's text holds no quote or backslash to escape
+        int end = text.indexOf('"', at[0] + 1);
+        found.add(text.substring(at[0] + 1, end));
+        at[0] = end + 1;
+      } else {
+        int end = at[0];
+        while (text.charAt(end) != ',' && text.charAt(end) != '}') {
+          end++;
+        }
+        String element = text.substring(at[0], end);
+        found.add(element.equals("NULL") ? null : element);
+        at[0] = end;
+      }
+    }
+    at[0]++;  // past its '}'
+    return found.toArray();
+  }
+
   private static final JsonFactory JSON = new JsonFactory();
 
-  /** An array of any dimensions as JSON: numbers, booleans, text, null; a float's NaN as the archive writes it ("NaN"). */
-  static String json(Object[] elements) {
+  /**
+   * An array of any dimensions as JSON, each element converted as in a list of one dimension and
+   * written as the archive writes its type: numbers, booleans, text, null; a float's NaN as "NaN",
+   * a date as "2026-01-02" ("infinity").
+   */
+  static String json(Object[] elements, Function<Object, Object> convert, Schema element) {
     StringWriter text = new StringWriter();
     try (JsonGenerator out = JSON.createGenerator(text)) {
-      writeJson(out, elements);
+      writeJson(out, elements, convert, element);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
     return text.toString();
   }
 
-  private static void writeJson(JsonGenerator out, Object value) throws IOException {
+  private static void writeJson(JsonGenerator out, Object value, Function<Object, Object> convert, Schema element)
+      throws IOException {
     if (value instanceof Object[] nested) {
       out.writeStartArray();
-      for (Object element : nested) {
-        writeJson(out, element);
+      for (Object item : nested) {
+        writeJson(out, item, convert, element);
       }
       out.writeEndArray();
-    } else if (value == null) {
+      return;
+    }
+    Object converted = value == null ? null : convert.apply(value);
+    if (converted == null) {
       out.writeNull();
-    } else if (value instanceof Boolean bool) {
+    } else if (DATE_SCHEMA.equals(element.name())) {
+      int day = (Integer) converted;
+      out.writeString(day == DATE_INFINITY ? "infinity" : day == DATE_MINUS_INFINITY ? "-infinity"
+          : LocalDate.ofEpochDay(day).toString());
+    } else if (converted instanceof Boolean bool) {
       out.writeBoolean(bool);
-    } else if (value instanceof Float number && Float.isFinite(number)) {
-      out.writeNumber(number);
-    } else if (value instanceof Double number && Double.isFinite(number)) {
-      out.writeNumber(number);
-    } else if (value instanceof Float || value instanceof Double) {
-      out.writeString(nonFinite(((Number) value).doubleValue()));
-    } else if (value instanceof Number number) {
+    } else if (converted instanceof Float || converted instanceof Double) {
+      double number = ((Number) converted).doubleValue();
+      if (Double.isFinite(number)) {
+        out.writeNumber(converted.toString());  // as Java writes a float: 1.5, not 1.5000000
+      } else {
+        out.writeString(nonFinite(number));
+      }
+    } else if (converted instanceof Number number) {
       out.writeNumber(number.longValue());
     } else {
-      out.writeString(value.toString());
+      out.writeString(converted.toString());
     }
   }
 
@@ -352,6 +418,25 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
     return column.isOptional() ? schema.optional() : schema;
   }
 
+  /**
+   * A date the JDBC driver made: it built the instant from PostgreSQL's year, month and day in the
+   * JVM's zone with the Julian-Gregorian calendar, so those fields are read back the same way.
+   */
+  static int epochDay(java.util.Date date) {
+    if (date.getTime() == PGStatement.DATE_POSITIVE_INFINITY) {
+      return DATE_INFINITY;
+    }
+    if (date.getTime() == PGStatement.DATE_NEGATIVE_INFINITY) {
+      return DATE_MINUS_INFINITY;
+    }
+    Calendar calendar = new GregorianCalendar();
+    calendar.setTime(date);
+    int year = calendar.get(Calendar.ERA) == GregorianCalendar.BC ? 1 - calendar.get(Calendar.YEAR)
+        : calendar.get(Calendar.YEAR);
+    return Math.toIntExact(LocalDate.of(year, calendar.get(Calendar.MONTH) + 1, calendar.get(Calendar.DAY_OF_MONTH))
+        .toEpochDay());
+  }
+
   static int epochDay(RelationalColumn column, Object value) {
     if (value instanceof LocalDate date) {  // the stream
       if (date.equals(PostgresValueConverter.POSITIVE_INFINITY_LOCAL_DATE)) {
@@ -362,21 +447,8 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       }
       return Math.toIntExact(date.toEpochDay());
     }
-    if (value instanceof java.util.Date date) {  // a snapshot, through the JDBC driver
-      if (date.getTime() == PGStatement.DATE_POSITIVE_INFINITY) {
-        return DATE_INFINITY;
-      }
-      if (date.getTime() == PGStatement.DATE_NEGATIVE_INFINITY) {
-        return DATE_MINUS_INFINITY;
-      }
-      // The driver built the instant from PostgreSQL's year, month and day in the JVM's zone with
-      // the Julian-Gregorian calendar: read those fields back the same way.
-      Calendar calendar = new GregorianCalendar();
-      calendar.setTime(date);
-      int year = calendar.get(Calendar.ERA) == GregorianCalendar.BC ? 1 - calendar.get(Calendar.YEAR)
-          : calendar.get(Calendar.YEAR);
-      return Math.toIntExact(LocalDate.of(year, calendar.get(Calendar.MONTH) + 1, calendar.get(Calendar.DAY_OF_MONTH))
-          .toEpochDay());
+    if (value instanceof java.util.Date date) {  // an incremental snapshot's, through the JDBC driver
+      return epochDay(date);
     }
     if (value instanceof String text) {  // a snapshot's (ExactSnapshotQuery), or a default as the catalog writes it
       String trimmed = text.replaceAll("^'|'(::date)?$", "");

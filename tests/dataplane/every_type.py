@@ -56,9 +56,11 @@ TYPE_CASES = [
     ("uuid[]", "'{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}'", ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None]),
     ("jsonb[]", "ARRAY['{\"a\": [1, 2.50]}'::jsonb]", ['{"a": [1, 2.50]}']),
     ("inet[]", "'{10.0.0.1/24,::1}'", ["10.0.0.1/24", "::1"]),
+    ("date[]", "'{2026-01-02,1582-10-10,1500-03-01,NULL}'", ["2026-01-02", "1582-10-10", "1500-03-01", None]),
     # A column declared int[][] is left out (shapes test); PostgreSQL lets one declared int[] hold more.
     ("int[]", "'{{1,2},{3,4}}'", [[1, 2], [3, 4]]),
     ("text[]", "'{{\"a\\\"b\",NULL},{c,d}}'", [['a"b', None], ["c", "d"]]),
+    ("date[]", "'{{1582-10-10,NULL},{infinity,\"0044-03-15 BC\"}}'", [["1582-10-10", None], ["infinity", "-0043-03-15"]]),
     ("sales.mood", "'happy'", "happy"),
     ("sales.positive", "5", 5),
     ("bit(4)", "B'0101'", "BQ=="),  # the bits, little-endian, in bytes; the declared length says 4
@@ -149,6 +151,8 @@ ICEBERG_VALUES = {
     # No list of the column's element holds an array of more dimensions: null, its JSON in _cdc.nested.
     ("int[]", "'{{1,2},{3,4}}'"): None,
     ("text[]", "'{{\"a\\\"b\",NULL},{c,d}}'"): None,
+    ("date[]", "'{{1582-10-10,NULL},{infinity,\"0044-03-15 BC\"}}'"): None,
+    ("date[]", "'{2026-01-02,1582-10-10,1500-03-01,NULL}'"): [date(2026, 1, 2), date(1582, 10, 10), date(1500, 3, 1), None],
     ("point", "'(1.5,2)'"): {"x": 1.5, "y": 2.0, "wkb": b"\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\xf8?"
                                                   b"\x00\x00\x00\x00\x00\x00\x00@", "srid": None},
 }
