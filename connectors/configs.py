@@ -28,7 +28,7 @@ TOPIC_PREFIX = "cdc"
 # What a record adds to its key and value in the producer's size check: headers, timestamp, framing.
 RECORD_FRAMING = 1024
 BYTES_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
-# A sink reads each header as the text the source wrote (a nested array's JSON), where the worker's
+# A sink reads each header as the text the source wrote (an array's JSON), where the worker's
 # default would parse it into Connect's data and print it back otherwise.
 HEADERS_AS_TEXT = {"header.converter": "org.apache.kafka.connect.storage.StringConverter"}
 # Keys and values as JSON with each record's schema embedded: what an Iceberg stack's source writes

@@ -222,7 +222,7 @@ def test_with_avro_both_connectors_speak_avro_through_the_in_cluster_registry(ar
             assert config[f"{side}.converter.apicurio.registry.use-id"] == "contentId"
             assert config[f"{side}.converter.apicurio.registry.headers.enabled"] == "false"
         assert not any("schemas.enable" in key for key in config if "converter" in key)
-        if name == sink:  # a nested array's header, read as the JSON the source wrote
+        if name == sink:  # an array's header, read as the JSON the source wrote
             assert config["header.converter"] == "org.apache.kafka.connect.storage.StringConverter"
         # A registry that does not answer is waited for as long as it is away; nothing is skipped.
         assert config["errors.retry.timeout"] == "-1" and config.get("errors.tolerance", "none") == "none"

@@ -8,8 +8,12 @@ import io.debezium.data.SpecialValueDecimal;
 import io.debezium.data.Uuid;
 import io.debezium.data.VariableScaleDecimal;
 import io.debezium.jdbc.JdbcValueConverters.DecimalMode;
+import io.debezium.jdbc.TemporalPrecisionMode;
 import io.debezium.spi.converter.CustomConverter;
 import io.debezium.spi.converter.RelationalColumn;
+import io.debezium.time.Interval;
+import io.debezium.time.MicroTime;
+import io.debezium.time.MicroTimestamp;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -17,6 +21,9 @@ import java.math.BigDecimal;
 import java.sql.Array;
 import java.sql.SQLException;
 import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.LocalTime;
+import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeFormatterBuilder;
 import java.time.temporal.ChronoField;
@@ -34,6 +41,7 @@ import org.apache.kafka.connect.data.SchemaBuilder;
 import org.apache.kafka.connect.data.Struct;
 import org.apache.kafka.connect.errors.DataException;
 import org.postgresql.PGStatement;
+import org.postgresql.util.PGInterval;
 import org.postgresql.util.PGobject;
 
 /**
@@ -56,13 +64,13 @@ import org.postgresql.util.PGobject;
  *       markers that {@link NonFiniteNumerics} turns into a null and a header naming the value; so
  *       every numeric column may be null in the change's schema. With {@code numerics=text}: the
  *       number as PostgreSQL writes it ({@code 1.500}, {@code NaN}, {@code -Infinity}).
- *   <li>arrays of integers, floats, booleans, dates (each as a date column's, above), and of types
- *       Debezium writes as text (text, uuid, json, network addresses, ranges of numbers and dates):
- *       as Debezium writes them, but a value of more
- *       dimensions than the column's one (PostgreSQL lets an {@code int[]} column hold
- *       {@code {{1,2},{3,4}}}; Debezium would write {@code [null, null]}) leaves as a marker holding
- *       its JSON, which {@link NonFiniteNumerics} turns into a null and a header; so every such array
- *       column may be null in the change's schema.
+ *   <li>arrays of integers, floats, booleans, dates, numerics and intervals (each element as a
+ *       column of its type), and of types Debezium writes as text (text, uuid, json, network addresses,
+ *       ranges of numbers and dates): as Debezium writes them, but a value no such list holds (more
+ *       dimensions than the column's one: PostgreSQL lets an {@code int[]} column hold
+ *       {@code {{1,2},{3,4}}}, which Debezium writes as {@code [null, null]}; or a numeric's NaN)
+ *       leaves as a marker holding its JSON, which {@link NonFiniteNumerics} turns into a null and a
+ *       header; so every such array column may be null in the change's schema.
  * </ul>
  */
 public final class ExactValues implements CustomConverter<SchemaBuilder, RelationalColumn> {
@@ -76,6 +84,12 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   private static final DateTimeFormatter PG_DATE = new DateTimeFormatterBuilder()
       .appendPattern("yyyy-MM-dd").optionalStart().appendLiteral(' ')
       .appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
+      .toFormatter(Locale.ROOT);
+
+  // PostgreSQL's timestamp text: 0044-03-15 01:00:00.5 BC.
+  private static final DateTimeFormatter PG_TIMESTAMP = new DateTimeFormatterBuilder()
+      .appendPattern("yyyy-MM-dd HH:mm:ss").appendFraction(ChronoField.NANO_OF_SECOND, 0, 9, true)
+      .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
       .toFormatter(Locale.ROOT);
 
   // What JDBC gives as the length of a numeric declared without precision (Debezium's test as well).
@@ -96,11 +110,15 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   public void converterFor(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
     switch (column.typeName().toLowerCase(Locale.ROOT)) {
       case DATE -> registration.register(optional(column, dateSchema()), value -> value == null ? null : epochDay(column, value));
-      case "_date" -> array(registration, dateSchema().optional().build(), ExactValues::dateElements,
+      case "_date" -> array(registration, dateSchema().optional().build(), ExactValues::textElements,
           element -> epochDay(column, element));
       case "varbit", "bit varying" -> registration.register(optional(column, SchemaBuilder.string()),
           value -> value == null ? null : value instanceof PGobject bits ? bits.getValue() : value.toString());
       case "numeric", "decimal" -> numeric(column, registration);
+      case "_numeric" -> numericArray(column, registration);
+      case "_interval" -> array(registration, Schema.OPTIONAL_STRING_SCHEMA, ExactValues::isoInterval);
+      case "_time" -> temporalArray(column, registration, false);
+      case "_timestamp" -> temporalArray(column, registration, true);
       case "_int2" -> array(registration, Schema.OPTIONAL_INT16_SCHEMA, element -> ((Number) element).shortValue());
       case "_int4" -> array(registration, Schema.OPTIONAL_INT32_SCHEMA, element -> ((Number) element).intValue());
       case "_float4" -> array(registration, Schema.OPTIONAL_FLOAT32_SCHEMA, element -> ((Number) element).floatValue());
@@ -121,50 +139,125 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
     return SchemaBuilder.int32().name(DATE_SCHEMA).version(1);
   }
 
+  /**
+   * An array of times or timestamps, read from PostgreSQL's text (the driver's Time keeps
+   * milliseconds and no 24:00:00, its Timestamp the Julian calendar): each element as a count in the
+   * unit Debezium gives such a column, ±infinity as the largest and smallest count.
+   */
+  private static void temporalArray(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration,
+                                    boolean timestamp) {
+    int precision = column.scale().orElse(-1);  // as Debezium takes a time's precision
+    Schema element = (timestamp ? TemporalPrecisionMode.ADAPTIVE.getTimestampBuilder(precision)
+        : TemporalPrecisionMode.ADAPTIVE.getTimeBuilder(precision)).optional().build();
+    long perSecond = perSecond(element.name());
+    array(registration, element, ExactValues::textElements, value -> {
+      String text = value.toString();
+      long count;
+      if (timestamp && text.equals("infinity")) {
+        count = Long.MAX_VALUE;
+      } else if (timestamp && text.equals("-infinity")) {
+        count = Long.MIN_VALUE;
+      } else if (timestamp) {
+        LocalDateTime wallClock = LocalDateTime.parse(text, PG_TIMESTAMP);
+        count = Math.addExact(Math.multiplyExact(wallClock.toEpochSecond(ZoneOffset.UTC), perSecond),
+            wallClock.getNano() / (1_000_000_000L / perSecond));
+      } else {
+        long nanos = text.equals("24:00:00") ? 86_400_000_000_000L : LocalTime.parse(text).toNanoOfDay();
+        count = nanos / (1_000_000_000L / perSecond);
+      }
+      return element.type() == Schema.Type.INT32 ? (Object) Math.toIntExact(count) : (Object) count;
+    });
+  }
+
+  /** How many of a Debezium time's or timestamp's unit make a second. */
+  private static long perSecond(String schemaName) {
+    return switch (schemaName) {
+      case io.debezium.time.Time.SCHEMA_NAME, io.debezium.time.Timestamp.SCHEMA_NAME -> 1_000L;
+      case MicroTime.SCHEMA_NAME, MicroTimestamp.SCHEMA_NAME -> 1_000_000L;
+      default -> 1_000_000_000L;
+    };
+  }
+
+  /** A count of a Debezium time or timestamp as the archive writes it: 24:00:00, infinity, ISO 8601. */
+  private static String temporalText(String schemaName, long count) {
+    boolean timestamp = schemaName.endsWith("Timestamp");
+    if (timestamp && (count == Long.MAX_VALUE || count == Long.MIN_VALUE)) {
+      return count > 0 ? "infinity" : "-infinity";
+    }
+    long perSecond = perSecond(schemaName);
+    long seconds = Math.floorDiv(count, perSecond);
+    int nanos = (int) (Math.floorMod(count, perSecond) * (1_000_000_000L / perSecond));
+    if (timestamp) {
+      return DateTimeFormatter.ISO_LOCAL_DATE_TIME.format(LocalDateTime.ofEpochSecond(seconds, nanos, ZoneOffset.UTC));
+    }
+    return seconds == 86_400 ? "24:00:00" : DateTimeFormatter.ISO_LOCAL_TIME.format(LocalTime.ofSecondOfDay(seconds).withNano(nanos));
+  }
+
+  /** An interval as ISO 8601 text, as Debezium writes an interval column (interval.handling.mode string). */
+  private static String isoInterval(Object value) {
+    try {
+      PGInterval interval = value instanceof PGInterval given ? given : new PGInterval(value.toString());
+      return Interval.toIsoString(interval.getYears(), interval.getMonths(), interval.getDays(), interval.getHours(),
+          interval.getMinutes(), BigDecimal.valueOf(interval.getSeconds()));
+    } catch (SQLException e) {
+      throw new DataException("an interval PostgreSQL sent could not be read: " + value, e);
+    }
+  }
+
   /** A column this converter reads as a date (a domain over date is not one: Debezium converts it). */
   static boolean isDate(io.debezium.relational.Column column) {
     return column.typeName().toLowerCase(Locale.ROOT).equals(DATE);
   }
 
   private void numeric(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
-    if (!typedNumerics) {
-      registration.register(optional(column, SchemaBuilder.string()),
-          value -> value == null ? null : text(column, decimal(column, value)));
-      return;
-    }
-    int scale = column.scale().orElse(0);
-    int length = column.length().orElse(0);
-    if (scale == 0 && (length == 0 || length == UNCONSTRAINED_LENGTH)) {
-      SchemaBuilder builder = VariableScaleDecimal.builder().optional();
-      Schema[] schema = new Schema[1];  // as Debezium completes it (a column's default, say): a struct names its schema
-      registration.register(builder, value -> {
-        if (value == null) {
-          return null;
-        }
-        if (schema[0] == null) {
-          schema[0] = builder.build();
-        }
-        SpecialValueDecimal number = decimal(column, value);
-        return number.getDecimalValue().isPresent()
-            ? VariableScaleDecimal.fromLogical(schema[0], number)
-            : new NonFiniteStruct(schema[0], text(column, number));
-      });
-      return;
-    }
-    registration.register(SpecialValueDecimal.builder(DecimalMode.PRECISE, length, scale).optional(), value -> {
+    SchemaBuilder builder = typedNumerics ? numericSchema(column).optional() : optional(column, numericSchema(column));
+    Schema[] schema = new Schema[1];  // as Debezium completes it (a column's default, say): a struct names its schema
+    registration.register(builder, value -> {
       if (value == null) {
         return null;
       }
-      SpecialValueDecimal number = decimal(column, value);
-      return number.getDecimalValue().isPresent() ? number.getDecimalValue().get().setScale(scale)
-          : new NonFiniteDecimal(text(column, number));
+      if (schema[0] == null) {
+        schema[0] = builder.build();
+      }
+      return numericValue(column, schema[0], value);
     });
+  }
+
+  /** An array of numerics, read from PostgreSQL's text: each element as a numeric column's value. */
+  private void numericArray(RelationalColumn column, ConverterRegistration<SchemaBuilder> registration) {
+    Schema element = numericSchema(column).optional().build();
+    array(registration, element, ExactValues::textElements, value -> numericValue(column, element, value));
+  }
+
+  /** Text where records carry no types; else Debezium's decimal of the declared scale, or its variable-scale decimal. */
+  private SchemaBuilder numericSchema(RelationalColumn column) {
+    if (!typedNumerics) {
+      return SchemaBuilder.string();
+    }
+    int scale = column.scale().orElse(0);
+    int length = column.length().orElse(0);
+    return scale == 0 && (length == 0 || length == UNCONSTRAINED_LENGTH) ? VariableScaleDecimal.builder()
+        : SpecialValueDecimal.builder(DecimalMode.PRECISE, length, scale);
+  }
+
+  /** A numeric as {@code schema} holds it; NaN and ±Infinity, which no decimal holds, as a NonFinite marker. */
+  private Object numericValue(RelationalColumn column, Schema schema, Object value) {
+    SpecialValueDecimal number = decimal(column, value);
+    if (!typedNumerics) {
+      return text(column, number);
+    }
+    boolean finite = number.getDecimalValue().isPresent();
+    if (VariableScaleDecimal.LOGICAL_NAME.equals(schema.name())) {
+      return finite ? VariableScaleDecimal.fromLogical(schema, number) : new NonFiniteStruct(schema, text(column, number));
+    }
+    return finite ? number.getDecimalValue().get().setScale(column.scale().orElse(0))
+        : new NonFiniteDecimal(text(column, number));
   }
 
   /**
    * An array column of a type whose elements Debezium passes on as the driver reads them: the same
-   * schema as Debezium's (optional, for the null a nested value leaves), the same list, and a value
-   * of more dimensions as a {@link NestedArray}.
+   * schema as Debezium's (optional, for the null an unheld value leaves), the same list, and a value
+   * no such list holds as a {@link UnheldArray}.
    */
   private static void array(ConverterRegistration<SchemaBuilder> registration, Schema element,
                             Function<Object, Object> convert) {
@@ -180,11 +273,15 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       }
       Object[] elements = read.apply(value);
       if (elements.length > 0 && elements[0] instanceof Object[]) {
-        return new NestedArray(json(elements, convert, element));
+        return new UnheldArray(json(elements, convert, element));
       }
       List<Object> converted = new ArrayList<>(elements.length);
       for (Object item : elements) {
-        converted.add(item == null ? null : convert.apply(item));
+        Object one = item == null ? null : convert.apply(item);
+        if (one instanceof NonFinite) {
+          return new UnheldArray(json(elements, convert, element));
+        }
+        converted.add(one);
       }
       return converted;
     });
@@ -202,19 +299,20 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   }
 
   /**
-   * A date array's elements as PostgreSQL wrote them ({2026-01-02,"0044-03-15 BC",NULL}), nested as
-   * they are: the driver's own reading goes through its Julian calendar, which lacks 1582-10-05..14.
+   * An array's elements as PostgreSQL wrote them ({2026-01-02,"0044-03-15 BC",NULL}), nested as they
+   * are, for the types whose elements the driver would change: it reads dates through its Julian
+   * calendar (which lacks 1582-10-05..14) and numerics without their NaN.
    */
-  private static Object[] dateElements(Object value) {
+  private static Object[] textElements(Object value) {
     if (value instanceof List<?>) {
       return elements(value);
     }
     String text = value.toString();  // the driver's PgArray: the text it was given
     int[] at = {text.indexOf('{')};
-    return textElements(text, at);
+    return parseElements(text, at);
   }
 
-  private static Object[] textElements(String text, int[] at) {
+  private static Object[] parseElements(String text, int[] at) {
     List<Object> found = new ArrayList<>();
     at[0]++;  // past its '{'
     while (text.charAt(at[0]) != '}') {
@@ -222,8 +320,8 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       if (next == ',') {
         at[0]++;
       } else if (next == '{') {
-        found.add(textElements(text, at));
-      } else if (next == '"') {  // a date's text holds no quote or backslash to escape
+        found.add(parseElements(text, at));
+      } else if (next == '"') {  // a date's or a number's text holds no quote or backslash to escape
         int end = text.indexOf('"', at[0] + 1);
         found.add(text.substring(at[0] + 1, end));
         at[0] = end + 1;
@@ -275,6 +373,16 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       int day = (Integer) converted;
       out.writeString(day == DATE_INFINITY ? "infinity" : day == DATE_MINUS_INFINITY ? "-infinity"
           : LocalDate.ofEpochDay(day).toString());
+    } else if (element.name() != null && element.name().startsWith("io.debezium.time.") && converted instanceof Long count) {
+      out.writeString(temporalText(element.name(), count));
+    } else if (element.name() != null && element.name().equals(io.debezium.time.Time.SCHEMA_NAME)) {
+      out.writeString(temporalText(element.name(), (Integer) converted));
+    } else if (converted instanceof NonFinite marker) {
+      out.writeString(marker.text());
+    } else if (converted instanceof BigDecimal number) {
+      out.writeNumber(number.toPlainString());
+    } else if (converted instanceof Struct number) {  // a variable-scale decimal
+      out.writeNumber(VariableScaleDecimal.toLogical(number).getDecimalValue().orElseThrow().toPlainString());
     } else if (converted instanceof Boolean bool) {
       out.writeBoolean(bool);
     } else if (converted instanceof Float || converted instanceof Double) {
@@ -292,13 +400,14 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   }
 
   /**
-   * An array of more dimensions than its column's type, in the place of the list: no typed array
-   * holds it. Empty, so that it passes the column's schema on its way to NonFiniteNumerics.
+   * An array no list of its column's element type holds (more dimensions than declared, or a
+   * numeric's NaN or ±Infinity among its elements), as JSON in the place of the list. Empty, so that
+   * it passes the column's schema on its way to NonFiniteNumerics.
    */
-  static final class NestedArray extends AbstractList<Object> {
+  static final class UnheldArray extends AbstractList<Object> {
     private final String json;
 
-    NestedArray(String json) {
+    UnheldArray(String json) {
       this.json = json;
     }
 
@@ -318,7 +427,7 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
 
     @Override
     public boolean equals(Object other) {
-      return other instanceof NestedArray marker && marker.json.equals(json);
+      return other instanceof UnheldArray marker && marker.json.equals(json);
     }
 
     @Override

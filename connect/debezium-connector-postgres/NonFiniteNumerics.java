@@ -22,13 +22,14 @@ import org.apache.kafka.connect.transforms.Transformation;
  * <p>A float's NaN or ±Infinity stays in its column and gets the same header: Kafka's JsonConverter
  * writes it as text and reads that text back as 0.0, so that a sink behind JSON finds the value there.
  *
- * <p>An array of more dimensions than its column's type, which ExactValues marks, leaves as a null
- * with a header holding it as JSON: {@code dataingestion.nested.after.grid: [[1,2],[3,4]]}; the JSON
- * Lines archive writes that JSON in the column, an Iceberg table in {@code _cdc.nested}.
+ * <p>An array no list of its column's element type holds (more dimensions than declared, a numeric's
+ * NaN among its elements), which ExactValues marks, leaves as a null with a header holding it as
+ * JSON: {@code dataingestion.array.after.grid: [[1,2],[3,4]]}; the JSON Lines archive writes that
+ * JSON in the column, an Iceberg table in {@code _cdc.arrays}.
  */
 public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Transformation<R> {
   public static final String HEADER = "dataingestion.nonfinite.";
-  public static final String NESTED_HEADER = "dataingestion.nested.";
+  public static final String ARRAY_HEADER = "dataingestion.array.";
   private static final String[] IMAGES = {"before", "after"};
 
   // Debezium builds one schema object per table version: its numeric and array columns are found once.
@@ -46,9 +47,9 @@ public final class NonFiniteNumerics<R extends ConnectRecord<R>> implements Tran
       }
       for (Field column : columns.computeIfAbsent(row.schema(), NonFiniteNumerics::markedColumns)) {
         Object value = row.get(column);
-        if (value instanceof ExactValues.NestedArray nested) {
-          row.put(column, null);  // no typed array of its column's element holds it
-          record.headers().addString(NESTED_HEADER + image + "." + column.name(), nested.json());
+        if (value instanceof ExactValues.UnheldArray array) {
+          row.put(column, null);  // no list of its column's element type holds it
+          record.headers().addString(ARRAY_HEADER + image + "." + column.name(), array.json());
           continue;
         }
         String text = value instanceof ExactValues.NonFinite marker ? marker.text()

@@ -7,7 +7,9 @@ import java.time.LocalDateTime;
 import java.time.LocalTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,7 +32,7 @@ import org.apache.kafka.connect.transforms.Transformation;
  * before it) and a struct {@code _cdc} with the operation, the commit time, the LSN, when and where
  * the record was appended to Kafka, the source table and the Iceberg table it belongs in, and the
  * values its columns' types cannot hold, which the source carried in headers ({@code nonfinite}: a
- * decimal's NaN or ±Infinity; {@code nested}: an array of more dimensions than its column's, as JSON).
+ * decimal's NaN or ±Infinity; {@code arrays}: an array no list of its column's type holds, as JSON).
  *
  * <p>Values Iceberg's sink would misread are rewritten so that it reads them exactly: it takes a
  * number in a timestamp or time column for milliseconds, so Debezium's micro- and nanosecond
@@ -71,12 +73,12 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
       .field("target", Schema.STRING_SCHEMA)
       // A numeric's NaN or ±Infinity in a decimal column, which holds null: column → value.
       .field("nonfinite", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
-      // An array of more dimensions than its column's type, which holds null: column → the array as JSON.
-      .field("nested", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
+      // An array no list of its column's type holds (more dimensions, a NaN), which holds null: column → JSON.
+      .field("arrays", SchemaBuilder.map(Schema.STRING_SCHEMA, Schema.STRING_SCHEMA).optional().build())
       .build();
   // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds.
   static final String NON_FINITE_HEADER = "dataingestion.nonfinite.";
-  static final String NESTED_HEADER = "dataingestion.nested.";
+  static final String ARRAY_HEADER = "dataingestion.array.";
 
   private String database;
   // Debezium sends one schema object per table version: each is rewritten once.
@@ -111,7 +113,7 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
     Struct value = new Struct(schema);
     String image = "d".equals(op) ? "before" : "after";
     Map<String, String> nonFinite = inHeaders(record, NON_FINITE_HEADER, image);
-    Map<String, String> nested = inHeaders(record, NESTED_HEADER, image);
+    Map<String, String> arrays = inHeaders(record, ARRAY_HEADER, image);
     Map<String, String> inDecimals = null;
     for (Field field : row.schema().fields()) {
       String special = nonFinite.get(field.name());
@@ -151,7 +153,7 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
         .put("target", (database + "." + source.getString("schema") + "_" + source.getString("table"))
             .toLowerCase(Locale.ROOT))
         .put("nonfinite", inDecimals)
-        .put("nested", nested.isEmpty() ? null : nested);
+        .put("arrays", arrays.isEmpty() ? null : arrays);
     value.put(CDC, cdc);
     return record.newRecord(record.topic(), record.kafkaPartition(), record.keySchema(), record.key(), schema, value,
         record.timestamp());
@@ -212,6 +214,10 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
   }
 
   private static Schema fieldSchema(Schema schema) {
+    if (schema.type() == Schema.Type.ARRAY) {  // each element as a column of its type
+      SchemaBuilder list = SchemaBuilder.array(fieldSchema(schema.valueSchema()));
+      return (schema.isOptional() ? list.optional() : list).build();
+    }
     String name = schema.name() == null ? "" : schema.name();
     SchemaBuilder rewritten = switch (name) {
       case "io.debezium.time.Timestamp", "io.debezium.time.MicroTimestamp", "io.debezium.time.NanoTimestamp" ->
@@ -228,6 +234,13 @@ public final class ChangelogRow<R extends ConnectRecord<R>> implements Transform
   }
 
   private static Object rewrite(Schema schema, Object value) {
+    if (value instanceof List<?> list && schema.type() == Schema.Type.ARRAY) {
+      List<Object> rewritten = new ArrayList<>(list.size());
+      for (Object element : list) {
+        rewritten.add(rewrite(schema.valueSchema(), element));
+      }
+      return rewritten;
+    }
     if (value == null || schema.name() == null) {
       return value;
     }

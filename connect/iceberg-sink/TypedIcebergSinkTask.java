@@ -113,7 +113,7 @@ public class TypedIcebergSinkTask extends IcebergSinkTask {
         update.addColumn(field.name(), wanted);
         changed = true;
       } else if (existing.type().isStructType() && wanted.isStructType()) {
-        // _cdc of a table created before one of its fields was (nonfinite, nested): the field is added.
+        // _cdc of a table created before one of its fields was (nonfinite, arrays): the field is added.
         for (Types.NestedField nested : wanted.asStructType().fields()) {
           if (existing.type().asStructType().field(nested.name()) == null) {
             update.addColumn(field.name(), nested.name(), nested.type());

@@ -106,9 +106,9 @@ public final class S3SinkTask extends SinkTask {
   private static final byte[] LINE_END = "}\n".getBytes(StandardCharsets.UTF_8);
   private static final byte[] NULL = "null".getBytes(StandardCharsets.UTF_8);
   // The headers the source's NonFiniteNumerics (Debezium's plugin directory, another class loader) adds:
-  // a numeric's NaN or ±Infinity by its word, an array of more dimensions than its column's as JSON.
+  // a numeric's NaN or ±Infinity by its word, an array its column's list cannot hold as JSON.
   static final String NON_FINITE_HEADER = "dataingestion.nonfinite.";
-  static final String NESTED_HEADER = "dataingestion.nested.";
+  static final String ARRAY_HEADER = "dataingestion.array.";
   // A typed record's generator writes into the object's stream: it must neither close nor flush it.
   private static final JsonFactory JSON_FACTORY = JsonFactory.builder()
       .disable(StreamWriteFeature.AUTO_CLOSE_TARGET).disable(StreamWriteFeature.FLUSH_PASSED_TO_STREAM).build();
@@ -405,13 +405,13 @@ public final class S3SinkTask extends SinkTask {
   /**
    * The values the source carried in headers (its NonFiniteNumerics) rather than in the record, by
    * field path ({@code after.ratio}), each as the JSON that stands there: a numeric's NaN or
-   * ±Infinity as its word in a string ({@code "NaN"}), a nested array as it came.
+   * ±Infinity as its word in a string ({@code "NaN"}), an array as it came.
    */
   static Map<String, String> inHeaders(SinkRecord record) {
     Map<String, String> found = Map.of();
     for (Header header : record.headers()) {
       boolean nonFinite = header.key().startsWith(NON_FINITE_HEADER);
-      if (nonFinite || header.key().startsWith(NESTED_HEADER)) {
+      if (nonFinite || header.key().startsWith(ARRAY_HEADER)) {
         if (found.isEmpty()) {
           found = new HashMap<>();
         }
@@ -421,7 +421,7 @@ public final class S3SinkTask extends SinkTask {
           found.put(header.key().substring(NON_FINITE_HEADER.length()), quote(text));
         } else {
           requireJson(record.topic(), text.getBytes(StandardCharsets.UTF_8));
-          found.put(header.key().substring(NESTED_HEADER.length()), text);
+          found.put(header.key().substring(ARRAY_HEADER.length()), text);
         }
       }
     }

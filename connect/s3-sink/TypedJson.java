@@ -42,7 +42,7 @@ final class TypedJson {
   /**
    * As write(out, schema, value), with the values a typed record could not hold written back:
    * {@code inHeaders} maps a field's path ({@code after.ratio}) to the JSON of the value the source
-   * carried in a header instead (a numeric's {@code "NaN"}, a nested array).
+   * carried in a header instead (a numeric's {@code "NaN"}, an array its list cannot hold).
    */
   static void write(JsonGenerator out, Schema schema, Object value, Map<String, String> inHeaders, String path)
       throws IOException {

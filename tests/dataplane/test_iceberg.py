@@ -94,7 +94,7 @@ def test_a_table_created_later_arrives_as_a_typed_changelog_table(pipeline):
     assert types["score"].field_type == DoubleType() and types["token"].field_type == StringType()
     assert types["blob"].field_type == BinaryType() and types["note"].field_type == StringType()
     cdc = {field.name: field.field_type for field in types["_cdc"].field_type.fields}
-    for in_headers in (cdc.pop("nonfinite"), cdc.pop("nested")):
+    for in_headers in (cdc.pop("nonfinite"), cdc.pop("arrays")):
         assert (in_headers.key_type, in_headers.value_type) == (StringType(), StringType())
     assert cdc == {"op": StringType(), "committed_at": TimestamptzType(), "appended_at": TimestamptzType(),
                    "lsn": LongType(), "topic": StringType(),
@@ -259,9 +259,9 @@ def test_one_row_of_every_type_in_its_iceberg_table(pipeline):
     assert (lost, wrong, len(rows)) == ([], {}, 1)
     [decimal_nan] = [n for n, (kind, value, _) in cases if (kind, value) == ("numeric(10,2)", "'NaN'")]
     assert row["_cdc"]["nonfinite"] == [(f"c{decimal_nan}", "NaN")]
-    nested = {f"c{n}": expected for n, (kind, value, expected) in cases
+    unheld = {f"c{n}": expected for n, (kind, value, expected) in cases
               if in_iceberg(kind, value, expected) is None and isinstance(expected, list)}
-    assert {column: json.loads(array) for column, array in row["_cdc"]["nested"]} == nested
+    assert {column: json.loads(array) for column, array in row["_cdc"]["arrays"]} == unheld
 
 
 def iceberg_values(pipeline, table: str) -> list[dict]:

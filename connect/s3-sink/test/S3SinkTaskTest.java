@@ -236,11 +236,11 @@ class S3SinkTaskTest {
     assertArrayEquals(new byte[] {0x1f, (byte) 0x8b}, java.util.Arrays.copyOf(body, 2));
   }
 
-  /** A change whose after-image holds a decimal's NaN and a nested array only in the headers, as the source sends them. */
+  /** A change whose after-image holds a decimal's NaN and an array its list cannot hold only in the headers, as the source sends them. */
   private static SinkRecord withHeaders(Schema valueSchema, Object value) {
     SinkRecord record = new SinkRecord(TOPIC, 0, KEY, new Struct(KEY).put("id", 1), valueSchema, value, 0);
     record.headers().addString(S3SinkTask.NON_FINITE_HEADER + "after.price", "NaN");
-    record.headers().addString(S3SinkTask.NESTED_HEADER + "after.grid", "[[1,2],[null,\"a\\\"b\"]]");
+    record.headers().addString(S3SinkTask.ARRAY_HEADER + "after.grid", "[[1,2],[null,\"a\\\"b\"]]");
     return record;
   }
 
@@ -285,7 +285,7 @@ class S3SinkTaskTest {
     start();
     SinkRecord record = new SinkRecord(TOPIC, 0, KEY, new Struct(KEY).put("id", 1), null,
         "{\"after\":{\"grid\":null}}".getBytes(StandardCharsets.UTF_8), 0);
-    record.headers().addString(S3SinkTask.NESTED_HEADER + "after.grid", "[[1,2]");
+    record.headers().addString(S3SinkTask.ARRAY_HEADER + "after.grid", "[[1,2]");
     assertThrows(org.apache.kafka.connect.errors.DataException.class, () -> task.put(List.of(record)));
   }
 }
