@@ -14,6 +14,7 @@ import io.debezium.spi.converter.RelationalColumn;
 import io.debezium.time.Interval;
 import io.debezium.time.MicroTime;
 import io.debezium.time.MicroTimestamp;
+import io.debezium.time.ZonedTimestamp;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -23,6 +24,7 @@ import java.sql.SQLException;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
 import java.time.LocalTime;
+import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeFormatterBuilder;
@@ -64,13 +66,15 @@ import org.postgresql.util.PGobject;
  *       markers that {@link NonFiniteNumerics} turns into a null and a header naming the value; so
  *       every numeric column may be null in the change's schema. With {@code numerics=text}: the
  *       number as PostgreSQL writes it ({@code 1.500}, {@code NaN}, {@code -Infinity}).
- *   <li>arrays of integers, floats, booleans, dates, numerics and intervals (each element as a
- *       column of its type), and of types Debezium writes as text (text, uuid, json, network addresses,
- *       ranges of numbers and dates): as Debezium writes them, but a value no such list holds (more
- *       dimensions than the column's one: PostgreSQL lets an {@code int[]} column hold
- *       {@code {{1,2},{3,4}}}, which Debezium writes as {@code [null, null]}; or a numeric's NaN)
- *       leaves as a marker holding its JSON, which {@link NonFiniteNumerics} turns into a null and a
- *       header; so every such array column may be null in the change's schema.
+ *   <li>arrays: each element as a column of its type would be, for integers, floats, booleans,
+ *       intervals, and numerics, dates, times and timestamps with and without time zone (these read
+ *       from PostgreSQL's text, which the driver's own reading changes), for bit strings (their bits' text) and for
+ *       the types Debezium writes as text (text, names, uuid, json, network addresses,
+ *       ranges of numbers and dates). A value no such list holds (more dimensions than the column's
+ *       one: PostgreSQL lets an {@code int[]} column hold {@code {{1,2},{3,4}}}, which Debezium writes
+ *       as {@code [null, null]}; or a numeric's NaN) leaves as a marker holding its JSON, which
+ *       {@link NonFiniteNumerics} turns into a null and a header; so every such array column may be
+ *       null in the change's schema.
  * </ul>
  */
 public final class ExactValues implements CustomConverter<SchemaBuilder, RelationalColumn> {
@@ -91,6 +95,15 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       .appendPattern("yyyy-MM-dd HH:mm:ss").appendFraction(ChronoField.NANO_OF_SECOND, 0, 9, true)
       .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
       .toFormatter(Locale.ROOT);
+
+  // PostgreSQL's timestamptz text (2026-01-02 03:04:05.5+05:30, 0044-03-15 01:00:00+00 BC), and
+  // Debezium's (its ZonedTimestamp: UTC, six digits of fraction, ISO's year -43 for 44 BC).
+  private static final DateTimeFormatter PG_TIMESTAMPTZ = new DateTimeFormatterBuilder()
+      .appendPattern("yyyy-MM-dd HH:mm:ss").appendFraction(ChronoField.NANO_OF_SECOND, 0, 9, true)
+      .parseLenient().appendOffset("+HH:MM:ss", "Z").parseStrict()
+      .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
+      .toFormatter(Locale.ROOT);
+  private static final DateTimeFormatter UTC_MICROS = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS'Z'", Locale.ROOT);
 
   // What JDBC gives as the length of a numeric declared without precision (Debezium's test as well).
   private static final int UNCONSTRAINED_LENGTH = 131089;
@@ -119,6 +132,8 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       case "_interval" -> array(registration, Schema.OPTIONAL_STRING_SCHEMA, ExactValues::isoInterval);
       case "_time" -> temporalArray(column, registration, false);
       case "_timestamp" -> temporalArray(column, registration, true);
+      case "_timestamptz" -> array(registration, ZonedTimestamp.builder().optional().build(), ExactValues::textElements,
+          ExactValues::zonedTimestamp);
       case "_int2" -> array(registration, Schema.OPTIONAL_INT16_SCHEMA, element -> ((Number) element).shortValue());
       case "_int4" -> array(registration, Schema.OPTIONAL_INT32_SCHEMA, element -> ((Number) element).intValue());
       case "_float4" -> array(registration, Schema.OPTIONAL_FLOAT32_SCHEMA, element -> ((Number) element).floatValue());
@@ -126,8 +141,10 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       case "_bool" -> array(registration, Schema.OPTIONAL_BOOLEAN_SCHEMA, element -> (Boolean) element);
       case "_int8", "_oid" -> array(registration, Schema.OPTIONAL_INT64_SCHEMA, element -> ((Number) element).longValue());
       // Elements the driver gives as text (a PGobject's text is its value), as Debezium writes them.
-      case "_text", "_varchar", "_bpchar", "_char", "_inet", "_cidr", "_macaddr", "_macaddr8", "_int4range",
+      case "_text", "_varchar", "_bpchar", "_char", "_name", "_inet", "_cidr", "_macaddr", "_macaddr8", "_int4range",
            "_int8range", "_numrange", "_daterange" -> array(registration, Schema.OPTIONAL_STRING_SCHEMA, Object::toString);
+      // Bit strings as their bits' text, as a varbit column's (Debezium takes a bit array for one bit string).
+      case "_bit", "_varbit" -> array(registration, Schema.OPTIONAL_STRING_SCHEMA, ExactValues::textElements, Object::toString);
       case "_uuid" -> array(registration, Uuid.builder().optional().build(), Object::toString);
       case "_json", "_jsonb" -> array(registration, Json.builder().optional().build(), Object::toString);
       default -> {
@@ -191,6 +208,15 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
       return DateTimeFormatter.ISO_LOCAL_DATE_TIME.format(LocalDateTime.ofEpochSecond(seconds, nanos, ZoneOffset.UTC));
     }
     return seconds == 86_400 ? "24:00:00" : DateTimeFormatter.ISO_LOCAL_TIME.format(LocalTime.ofSecondOfDay(seconds).withNano(nanos));
+  }
+
+  /** A timestamptz's text (0044-03-15 01:00:00+00 BC) as Debezium writes a timestamptz column: UTC, µs. */
+  private static String zonedTimestamp(Object value) {
+    String text = value.toString();
+    if (text.equals("infinity") || text.equals("-infinity")) {
+      return text;
+    }
+    return UTC_MICROS.format(OffsetDateTime.parse(text, PG_TIMESTAMPTZ).withOffsetSameInstant(ZoneOffset.UTC));
   }
 
   /** An interval as ISO 8601 text, as Debezium writes an interval column (interval.handling.mode string). */

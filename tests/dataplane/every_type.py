@@ -61,11 +61,17 @@ TYPE_CASES = [
     ("numeric(5,2)[]", "'{1.5,NULL}'", [Decimal("1.50"), None]),
     ("numeric[]", "'{1.5,NaN}'", [Decimal("1.5"), "NaN"]),
     ("interval[]", "'{\"1 year 2 mons\",\"-1 mon +2 days\"}'", ["P1Y2M0DT0H0M0S", "P0Y-1M2DT0H0M0S"]),
+    ("bit(4)[]", "'{0101,NULL}'", ["0101", None]),
+    ("name[]", "'{a,\"b c\"}'", ["a", "b c"]),
     ("time[]", "'{23:59:59.999999,00:00:00.5}'", ["23:59:59.999999", "00:00:00.5"]),
     ("time[]", "'{24:00:00}'", ["24:00:00"]),
     ("timestamp[]", "'{\"2026-01-02 03:04:05.123456\",\"1500-03-01 00:00:00\"}'",
      ["2026-01-02T03:04:05.123456", "1500-03-01T00:00:00"]),
     ("timestamp[]", "'{infinity,\"0044-03-15 01:00:00 BC\"}'", ["infinity", "-0043-03-15T01:00:00"]),
+    ("timestamptz[]", "'{\"2026-01-02 03:04:05.123456+02\",\"1500-03-01 00:00:00+00\"}'",
+     ["2026-01-02T01:04:05.123456Z", "1500-03-01T00:00:00.000000Z"]),
+    ("timestamptz[]", "'{\"0044-03-15 01:00:00.5+00 BC\",\"1582-10-10 00:00:00+05:30\",-infinity}'",
+     ["-0043-03-15T01:00:00.500000Z", "1582-10-09T18:30:00.000000Z", "-infinity"]),
     # A column declared int[][] is left out (shapes test); PostgreSQL lets one declared int[] hold more.
     ("int[]", "'{{1,2},{3,4}}'", [[1, 2], [3, 4]]),
     ("text[]", "'{{\"a\\\"b\",NULL},{c,d}}'", [['a"b', None], ["c", "d"]]),
@@ -117,10 +123,11 @@ def same(found, expected) -> bool:
 
 
 # Iceberg's time ends at 23:59:59.999999: PostgreSQL's 24:00:00 stops the sink, naming the column
-# (README, "What is captured"), so the Iceberg row leaves those cases out; and the list of timestamps
+# (README, "What is captured"), so the Iceberg row leaves those cases out; and the lists of timestamps
 # with ±infinity and 44 BC, which Iceberg holds but pyarrow cannot read into Python's datetime.
 NOT_IN_ICEBERG = frozenset(n for n, (kind, value, _) in enumerate(TYPE_CASES)
-                           if value in ("'24:00:00'", "'{24:00:00}'", "'{infinity,\"0044-03-15 01:00:00 BC\"}'"))
+                           if value in ("'24:00:00'", "'{24:00:00}'", "'{infinity,\"0044-03-15 01:00:00 BC\"}'",
+                                        "'{\"0044-03-15 01:00:00.5+00 BC\",\"1582-10-10 00:00:00+05:30\",-infinity}'"))
 
 LARGEST, SMALLEST = 2**63 - 1, -2**63  # microseconds: Iceberg's timestamp ends there
 
@@ -172,6 +179,8 @@ ICEBERG_VALUES = {
     ("time[]", "'{23:59:59.999999,00:00:00.5}'"): [time(23, 59, 59, 999999), time(0, 0, 0, 500000)],
     ("timestamp[]", "'{\"2026-01-02 03:04:05.123456\",\"1500-03-01 00:00:00\"}'"):
         [datetime(2026, 1, 2, 3, 4, 5, 123456), datetime(1500, 3, 1)],
+    ("timestamptz[]", "'{\"2026-01-02 03:04:05.123456+02\",\"1500-03-01 00:00:00+00\"}'"):
+        [datetime(2026, 1, 2, 1, 4, 5, 123456, tzinfo=timezone.utc), datetime(1500, 3, 1, tzinfo=timezone.utc)],
     ("date[]", "'{2026-01-02,1582-10-10,1500-03-01,NULL}'"): [date(2026, 1, 2), date(1582, 10, 10), date(1500, 3, 1), None],
     ("point", "'(1.5,2)'"): {"x": 1.5, "y": 2.0, "wkb": b"\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\xf8?"
                                                   b"\x00\x00\x00\x00\x00\x00\x00@", "srid": None},
