@@ -84,16 +84,18 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   public static final int DATE_INFINITY = Integer.MAX_VALUE;
   public static final int DATE_MINUS_INFINITY = Integer.MIN_VALUE;
 
-  // PostgreSQL's date text: 0044-03-15 BC for ISO's year -43 (the root locale's eras are BCE and CE).
+  // PostgreSQL writes a year before 1 as its year BC (the root locale's eras are BCE and CE).
+  private static final Map<Long, String> PG_ERAS = Map.of(0L, "BC", 1L, "AD");
+  // PostgreSQL's date text: 0044-03-15 BC for ISO's year -43.
   private static final DateTimeFormatter PG_DATE = new DateTimeFormatterBuilder()
       .appendPattern("yyyy-MM-dd").optionalStart().appendLiteral(' ')
-      .appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
+      .appendText(ChronoField.ERA, PG_ERAS).optionalEnd()
       .toFormatter(Locale.ROOT);
 
   // PostgreSQL's timestamp text: 0044-03-15 01:00:00.5 BC.
   private static final DateTimeFormatter PG_TIMESTAMP = new DateTimeFormatterBuilder()
       .appendPattern("yyyy-MM-dd HH:mm:ss").appendFraction(ChronoField.NANO_OF_SECOND, 0, 9, true)
-      .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
+      .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, PG_ERAS).optionalEnd()
       .toFormatter(Locale.ROOT);
 
   // PostgreSQL's timestamptz text (2026-01-02 03:04:05.5+05:30, 0044-03-15 01:00:00+00 BC), and
@@ -101,7 +103,7 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
   private static final DateTimeFormatter PG_TIMESTAMPTZ = new DateTimeFormatterBuilder()
       .appendPattern("yyyy-MM-dd HH:mm:ss").appendFraction(ChronoField.NANO_OF_SECOND, 0, 9, true)
       .parseLenient().appendOffset("+HH:MM:ss", "Z").parseStrict()
-      .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, Map.of(0L, "BC", 1L, "AD")).optionalEnd()
+      .optionalStart().appendLiteral(' ').appendText(ChronoField.ERA, PG_ERAS).optionalEnd()
       .toFormatter(Locale.ROOT);
   private static final DateTimeFormatter UTC_MICROS = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS'Z'", Locale.ROOT);
 
