@@ -197,8 +197,12 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
     };
   }
 
-  /** A count of a Debezium time or timestamp as the archive writes it: 24:00:00, infinity, ISO 8601. */
+  /** A count of a Debezium date, time or timestamp as the archive writes it: 24:00:00, infinity, ISO 8601. */
   private static String temporalText(String schemaName, long count) {
+    if (schemaName.equals(DATE_SCHEMA)) {
+      return count == DATE_INFINITY ? "infinity" : count == DATE_MINUS_INFINITY ? "-infinity"
+          : LocalDate.ofEpochDay(count).toString();
+    }
     boolean timestamp = schemaName.endsWith("Timestamp");
     if (timestamp && (count == Long.MAX_VALUE || count == Long.MIN_VALUE)) {
       return count > 0 ? "infinity" : "-infinity";
@@ -397,14 +401,8 @@ public final class ExactValues implements CustomConverter<SchemaBuilder, Relatio
     Object converted = value == null ? null : convert.apply(value);
     if (converted == null) {
       out.writeNull();
-    } else if (DATE_SCHEMA.equals(element.name())) {
-      int day = (Integer) converted;
-      out.writeString(day == DATE_INFINITY ? "infinity" : day == DATE_MINUS_INFINITY ? "-infinity"
-          : LocalDate.ofEpochDay(day).toString());
-    } else if (element.name() != null && element.name().startsWith("io.debezium.time.") && converted instanceof Long count) {
-      out.writeString(temporalText(element.name(), count));
-    } else if (element.name() != null && element.name().equals(io.debezium.time.Time.SCHEMA_NAME)) {
-      out.writeString(temporalText(element.name(), (Integer) converted));
+    } else if (converted instanceof Number count && element.name() != null && element.name().startsWith("io.debezium.time.")) {
+      out.writeString(temporalText(element.name(), count.longValue()));
     } else if (converted instanceof NonFinite marker) {
       out.writeString(marker.text());
     } else if (converted instanceof BigDecimal number) {
